@@ -1,0 +1,284 @@
+//! The writer layers under the tar stream: zstd, age, a hash of the
+//! ciphertext, and the output (a file with a space reserve, or stdout).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::{StopReason, StopSignal};
+
+/// Compression of the tar stream.
+pub enum Compress<W: Write> {
+    /// zstd frames (the field's choice: fast, and `zstd -d` is everywhere).
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+    /// No compression.
+    Plain(W),
+}
+
+impl<W: Write> Compress<W> {
+    /// Wraps `out`; `level` of `None` means no compression.
+    pub fn new(out: W, level: Option<i32>, threads: u32) -> io::Result<Self> {
+        match level {
+            None => Ok(Compress::Plain(out)),
+            Some(level) => {
+                let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
+                if threads > 1 {
+                    encoder.multithread(threads)?;
+                }
+                Ok(Compress::Zstd(encoder))
+            }
+        }
+    }
+
+    /// Ends the zstd frame and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Compress::Zstd(encoder) => encoder.finish(),
+            Compress::Plain(out) => Ok(out),
+        }
+    }
+}
+
+impl<W: Write> Write for Compress<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compress::Zstd(e) => e.write(buf),
+            Compress::Plain(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compress::Zstd(e) => e.flush(),
+            Compress::Plain(w) => w.flush(),
+        }
+    }
+}
+
+/// Encryption of the compressed stream.
+pub enum Encrypt<W: Write> {
+    /// An age v1 stream to the responders' X25519 recipients.
+    Age(age::stream::StreamWriter<W>),
+    /// Lab use only (`--no-encrypt`).
+    Plain(W),
+}
+
+impl<W: Write> Encrypt<W> {
+    /// Wraps `out`: age to `recipients`, or plaintext when the list is `None`.
+    pub fn new(out: W, recipients: Option<&[age::x25519::Recipient]>) -> io::Result<Self> {
+        match recipients {
+            None => Ok(Encrypt::Plain(out)),
+            Some(list) => {
+                let encryptor =
+                    age::Encryptor::with_recipients(list.iter().map(|r| r as &dyn age::Recipient))
+                        .map_err(|e| {
+                            io::Error::other(format!("cannot set up age encryption: {e}"))
+                        })?;
+                Ok(Encrypt::Age(encryptor.wrap_output(out)?))
+            }
+        }
+    }
+
+    /// Writes the last age chunk and returns the inner writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self {
+            Encrypt::Age(w) => w.finish(),
+            Encrypt::Plain(w) => Ok(w),
+        }
+    }
+}
+
+impl<W: Write> Write for Encrypt<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Encrypt::Age(w) => w.write(buf),
+            Encrypt::Plain(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encrypt::Age(w) => w.flush(),
+            Encrypt::Plain(w) => w.flush(),
+        }
+    }
+}
+
+/// Hashes and counts what passes through: the SHA-256 of the sealed file,
+/// printed at the end for the chain of custody.
+pub struct Hashing<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The inner writer, the hex SHA-256 and the byte count.
+    pub fn finish(self) -> (W, String, u64) {
+        (
+            self.inner,
+            crate::profile::hex(&self.hasher.finalize()),
+            self.bytes,
+        )
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where the sealed bytes go.
+pub enum Output {
+    /// A new file (never overwriting), with a space reserve beside it.
+    File(OutputFile),
+    /// Standard output (for piping to a collector or `ssh`).
+    Stdout(io::Stdout),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::File(f) => f.write(buf),
+            Output::Stdout(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::File(f) => f.flush(),
+            Output::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+impl Output {
+    /// Flushes and syncs the output, and removes the reserve.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            Output::File(f) => f.finish(),
+            Output::Stdout(mut s) => s.flush(),
+        }
+    }
+}
+
+/// The output file, and a reserve file of zeros beside it.
+///
+/// When the disk fills up, the reserve is deleted, the write retried, and
+/// the stop signal set: the run takes no more files and the archive is
+/// finished (manifest, log, custody record) in the space the reserve freed.
+pub struct OutputFile {
+    file: File,
+    path: PathBuf,
+    reserve: Option<PathBuf>,
+    stop: StopSignal,
+}
+
+impl OutputFile {
+    /// Creates `path` (refusing to overwrite) and a reserve of `reserve_bytes`.
+    pub fn create(path: &Path, reserve_bytes: u64, stop: StopSignal) -> io::Result<Self> {
+        let file = File::options().write(true).create_new(true).open(path)?;
+        let reserve = if reserve_bytes > 0 {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".reserve");
+            let reserve_path = PathBuf::from(name);
+            match write_reserve(&reserve_path, reserve_bytes) {
+                Ok(()) => Some(reserve_path),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&reserve_path);
+                    let _ = std::fs::remove_file(path);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "not enough free space for the {reserve_bytes}-byte reserve beside the output: {e}"
+                        ),
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+        Ok(OutputFile {
+            file,
+            path: path.to_path_buf(),
+            reserve,
+            stop,
+        })
+    }
+
+    /// The output's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn release_reserve(&mut self) -> bool {
+        match self.reserve.take() {
+            Some(reserve) => {
+                let _ = std::fs::remove_file(&reserve);
+                tracing::error!(
+                    output = %self.path.display(),
+                    "output disk is full: released the reserve, finishing the archive with what was collected"
+                );
+                self.stop.request(StopReason::DiskFull);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Syncs the file and removes the reserve.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.file.flush()?;
+        let synced = self.file.sync_all();
+        if let Some(reserve) = self.reserve.take() {
+            let _ = std::fs::remove_file(reserve);
+        }
+        synced
+    }
+}
+
+fn write_reserve(path: &Path, bytes: u64) -> io::Result<()> {
+    let mut file = File::options().write(true).create_new(true).open(path)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = zeros.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()
+}
+
+fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.write(buf) {
+            Err(e) if is_disk_full(&e) && self.release_reserve() => self.file.write(buf),
+            other => other,
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.flush() {
+            Err(e) if is_disk_full(&e) && self.release_reserve() => self.file.flush(),
+            other => other,
+        }
+    }
+}

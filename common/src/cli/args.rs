@@ -1,0 +1,88 @@
+//! Flags shared by every collector, flattened into each tool's clap struct.
+
+use std::path::PathBuf;
+
+/// How the tar stream is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionArg {
+    /// zstd (decompress with `zstd -d`); the default.
+    Zstd,
+    /// No compression: larger, for when the output must be a bare tar inside age.
+    None,
+}
+
+/// Verbosity flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LogArgs {
+    /// More detail on stderr (-v: debug, -vv: trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Flags of every `collect` command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CollectArgs {
+    /// Profile to run: an embedded name (see `profiles`) or a TOML file.
+    #[arg(short, long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
+
+    /// Seal the archive to this age public key (`age1…`); repeatable.
+    #[arg(short, long = "recipient", value_name = "AGE_PUBKEY")]
+    pub recipients: Vec<String>,
+
+    /// Seal to every public key in this file (one per line, `#` comments); repeatable.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+
+    /// Where to write the sealed archive; `-` for stdout. Default:
+    /// `<host>-<UTC time>.tar.zst.age` in the current folder. Never overwrites.
+    #[arg(short, long, value_name = "PATH|-")]
+    pub output: Option<PathBuf>,
+
+    /// Write the archive unencrypted. Lab use only: anyone who gets the file reads the evidence.
+    #[arg(long)]
+    pub no_encrypt: bool,
+
+    /// Case identifier, recorded in the chain of custody.
+    #[arg(long = "case", value_name = "ID")]
+    pub case_id: Option<String>,
+
+    /// Who ran the collection, recorded in the chain of custody.
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+
+    /// List what would be collected, with sizes, reading no file and writing no archive.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Compression of the tar stream.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Zstd)]
+    pub compression: CompressionArg,
+
+    /// zstd level (1 fastest … 19 smallest).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub zstd_level: i32,
+
+    /// Skip files larger than this (e.g. `512MiB`), whatever the profile says.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_file_size: Option<u64>,
+
+    /// Stop taking files once this much was stored (e.g. `20GiB`); the archive is finished cleanly.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub max_total: Option<u64>,
+
+    /// Space kept free beside the output so the archive can be finished if the disk fills.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size_arg)]
+    pub reserve: u64,
+
+    /// Compression threads (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+}
+
+fn parse_size_arg(text: &str) -> Result<u64, String> {
+    crate::profile::parse_size(text)
+}

@@ -1,0 +1,322 @@
+//! The `collect` command, shared by every collector: profile, recipients,
+//! output, signals, the engine run, the custody record and the summary.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+
+use super::exit::Exit;
+use super::progress::Progress;
+use super::{CollectArgs, CompressionArg, LogCapture};
+use crate::archive::{
+    ArchiveOptions, ArchiveWriter, CollectionInfo, Encryption, HostFacts, ManifestRecord, Output,
+    OutputFile, ProfileRecord, Status, COLLECTION_FORMAT,
+};
+use crate::engine::{
+    self, EngineOptions, Observer, RunReport, Sink, SinkError, StopReason, StopSignal, StoredEntry,
+};
+use crate::profile::{format_size, Profile};
+use crate::source::{Source, Timestamp};
+
+/// Who is collecting: the tool's name and version, and its default profile.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    /// Binary name (`sealbag-linux`).
+    pub name: &'static str,
+    /// Version string.
+    pub version: &'static str,
+    /// Profile used when `--profile` is not given.
+    pub default_profile: &'static str,
+}
+
+/// Everything a collection needs besides the flags.
+pub struct Collection<'a> {
+    /// The tool.
+    pub tool: Tool,
+    /// Where to read from.
+    pub source: &'a dyn Source,
+    /// Prefix of stored files in the archive (`files/`, `files/C/`).
+    pub archive_prefix: Vec<u8>,
+    /// Facts about the collecting machine.
+    pub host: HostFacts,
+    /// The captured log, stored in the archive.
+    pub log: LogCapture,
+}
+
+/// Runs a collection as the flags say; prints the summary; returns the exit.
+pub fn run_collect(args: &CollectArgs, collection: Collection<'_>) -> Exit {
+    match try_collect(args, collection) {
+        Ok(exit) => exit,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("error: {message}");
+            Exit::Failed
+        }
+    }
+}
+
+fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, String> {
+    let started = Timestamp::now();
+    let spec = args
+        .profile
+        .clone()
+        .unwrap_or_else(|| collection.tool.default_profile.to_string());
+    let profile = Profile::load(&spec).map_err(|e| format!("bad profile: {e}"))?;
+    tracing::info!(profile = %profile.name, source = %collection.source.info().location, "starting collection");
+
+    let stop = StopSignal::new();
+    let options = EngineOptions {
+        archive_prefix: collection.archive_prefix.clone(),
+        max_file_size: args.max_file_size,
+        max_total: args.max_total,
+        dry_run: args.dry_run,
+        stop: stop.clone(),
+    };
+    if args.dry_run {
+        return dry_run(&profile, collection.source, &options);
+    }
+
+    let recipients = if args.no_encrypt {
+        tracing::warn!("--no-encrypt: the archive is NOT encrypted; anyone who gets the file can read the evidence");
+        None
+    } else {
+        let list = super::resolve_recipients(
+            &args.recipients,
+            &args.recipients_files,
+            &profile.recipients,
+            &profile.name,
+        )?;
+        if list.is_empty() {
+            return Err("no recipient to seal the archive to\nhint: pass the responder's public key with `--recipient age1…` (`sealbag keygen` makes one), or `--no-encrypt` for lab use".into());
+        }
+        Some(list)
+    };
+
+    let (output, output_name) = open_output(args, &collection.host.hostname, started, &stop)?;
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let zstd_level = match args.compression {
+        CompressionArg::Zstd => Some(args.zstd_level),
+        CompressionArg::None => None,
+    };
+    let archive_options = ArchiveOptions {
+        recipients: recipients.clone(),
+        zstd_level,
+        threads,
+    };
+    let mut writer = ArchiveWriter::new(output, &archive_options)
+        .map_err(|e| format!("cannot start the archive in {output_name}: {e}"))?;
+    writer
+        .add_bytes(crate::archive::names::PROFILE, profile.text.as_bytes())
+        .map_err(|e| format!("cannot write to {output_name}: {e}"))?;
+
+    let handler_stop = stop.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        handler_stop.request(StopReason::Interrupted);
+    }) {
+        tracing::warn!(
+            "cannot catch Ctrl-C/SIGTERM ({e}); an interrupted run will leave a cut-off archive"
+        );
+    }
+
+    let progress = Progress::new(io::stderr().is_terminal());
+    let result = engine::run(
+        &profile,
+        collection.source,
+        &mut writer,
+        &options,
+        &progress,
+    );
+    progress.finish();
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            tracing::error!("{e}");
+            RunReport {
+                counts: Default::default(),
+                stopped: Some(StopReason::OutputFailed),
+            }
+        }
+    };
+    if let Some(reason) = report.stopped {
+        tracing::warn!("collection stopped early: {}", reason.describe());
+    }
+
+    let info = CollectionInfo {
+        format: COLLECTION_FORMAT.to_string(),
+        tool: collection.tool.name.to_string(),
+        version: collection.tool.version.to_string(),
+        command_line: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        case_id: args.case_id.clone(),
+        operator: args.operator.clone(),
+        profile: ProfileRecord {
+            name: profile.name.clone(),
+            sources: profile.origins.clone(),
+        },
+        host: collection.host.clone(),
+        source: collection.source.info(),
+        started,
+        finished: Timestamp::now(),
+        complete: report.stopped.is_none(),
+        stopped: report.stopped,
+        counts: report.counts.clone(),
+        encryption: Encryption {
+            scheme: if recipients.is_some() {
+                "age-x25519"
+            } else {
+                "none"
+            }
+            .into(),
+            recipients: recipients.iter().flatten().map(|r| r.to_string()).collect(),
+        },
+        compression: zstd_level.map_or("none".into(), |l| format!("zstd-{l}")),
+    };
+    let sealed = writer
+        .finish(&collection.log.snapshot(), &info)
+        .map_err(|e| format!("cannot finish the archive {output_name}: {e}"))?;
+
+    let counts = &report.counts;
+    let stopped = report
+        .stopped
+        .map(|r| {
+            format!(
+                " (STOPPED EARLY: {}; the archive is valid and says so)",
+                r.describe()
+            )
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "sealed {output_name}: {} collected ({}), {} partial, {} errors, {} skipped{stopped}\nsha256 {}  {} bytes",
+        counts.ok,
+        format_size(counts.bytes),
+        counts.partial,
+        counts.error,
+        counts.skipped,
+        sealed.sha256,
+        sealed.bytes
+    );
+    if output_name != "stdout" {
+        let summary = serde_json::json!({
+            "output": output_name,
+            "sha256": sealed.sha256,
+            "bytes": sealed.bytes,
+            "complete": info.complete,
+            "counts": counts,
+        });
+        println!("{summary}");
+    }
+    if report.stopped == Some(StopReason::OutputFailed) {
+        return Ok(Exit::Failed);
+    }
+    Ok(if counts.has_errors() || report.stopped.is_some() {
+        Exit::WithErrors
+    } else {
+        Exit::Complete
+    })
+}
+
+fn open_output(
+    args: &CollectArgs,
+    hostname: &str,
+    started: Timestamp,
+    stop: &StopSignal,
+) -> Result<(Output, String), String> {
+    if args.output.as_deref() == Some(std::path::Path::new("-")) {
+        if io::stdout().is_terminal() {
+            return Err("refusing to write the archive to a terminal\nhint: redirect stdout (`> file`) or give `--output PATH`".into());
+        }
+        return Ok((Output::Stdout(io::stdout()), "stdout".into()));
+    }
+    let path = match &args.output {
+        Some(path) => path.clone(),
+        None => {
+            let host: String = hostname
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let mut name = format!(
+                "{}-{}.tar",
+                if host.is_empty() { "host" } else { &host },
+                started.to_compact()
+            );
+            if args.compression == CompressionArg::Zstd {
+                name.push_str(".zst");
+            }
+            if !args.no_encrypt {
+                name.push_str(".age");
+            }
+            PathBuf::from(name)
+        }
+    };
+    let file = OutputFile::create(&path, args.reserve, stop.clone()).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            format!(
+                "{}: already exists; sealbag never overwrites\nhint: choose another `--output`",
+                path.display()
+            )
+        } else {
+            format!("cannot create {}: {e}", path.display())
+        }
+    })?;
+    Ok((Output::File(file), path.display().to_string()))
+}
+
+/// Prints each file that would be collected: `size<TAB>target<TAB>path`.
+struct DryRunSink {
+    out: io::Stdout,
+}
+
+impl Sink for DryRunSink {
+    fn add_file(&mut self, _: &StoredEntry<'_>, _: &mut dyn io::Read) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn add_symlink(&mut self, _: &StoredEntry<'_>, _: &[u8]) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn add_record(&mut self, record: &ManifestRecord) -> Result<(), SinkError> {
+        let what = match (&record.note, &record.error) {
+            (Some(_), _) if record.status == Status::Skipped => "collect".to_string(),
+            (_, Some(error)) => format!("{}: {error}", record.status.name()),
+            _ => record.status.name().to_string(),
+        };
+        writeln!(
+            self.out,
+            "{}\t{}\t{}\t{}",
+            record.size.unwrap_or(0),
+            what,
+            record.target,
+            record.path
+        )?;
+        Ok(())
+    }
+}
+
+fn dry_run(
+    profile: &Profile,
+    source: &dyn Source,
+    options: &EngineOptions,
+) -> Result<Exit, String> {
+    let mut sink = DryRunSink { out: io::stdout() };
+    let report = engine::run(profile, source, &mut sink, options, &())
+        .map_err(|e| format!("cannot write the listing: {e}"))?;
+    let would = report.counts.skipped;
+    eprintln!(
+        "dry run of `{}`: {} entries listed, {} errors; nothing was read or written",
+        profile.name, would, report.counts.error
+    );
+    Ok(Exit::Complete)
+}
+
+impl Observer for &Progress {
+    fn on_record(&self, record: &ManifestRecord) {
+        (*self).on_record(record);
+    }
+}

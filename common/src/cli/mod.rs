@@ -1,0 +1,18 @@
+//! What every collector's command line shares: flags, logging, progress,
+//! recipients, exit codes, and the `collect` driver itself.
+//!
+//! A tool's `main` parses its own clap struct (which flattens
+//! [`CollectArgs`]), builds its [`Source`](crate::Source), and calls
+//! [`collect::run_collect`]; the engine never sees clap types.
+
+mod args;
+pub mod collect;
+mod exit;
+mod logging;
+mod progress;
+mod recipients;
+
+pub use args::{CollectArgs, CompressionArg, LogArgs};
+pub use exit::{Exit, EXIT_COMPLETE, EXIT_FAILED, EXIT_WITH_ERRORS};
+pub use logging::{init_logging, LogCapture};
+pub use recipients::{parse_recipient, resolve_recipients};

@@ -1,0 +1,427 @@
+//! The collection engine: a profile and a source in, entries and records out.
+//!
+//! For each target and each of its globs, the engine walks the source, and
+//! for each match decides what to do: store a regular file's bytes (once,
+//! however many targets match it), store a link as a link, record anything
+//! else as skipped with the reason. Every entry seen becomes one manifest
+//! record. A failure of one file is recorded and the run goes on; only a
+//! failure of the output ends it.
+
+mod copy;
+mod sink;
+mod stop;
+mod walk;
+
+use std::collections::HashSet;
+
+pub use copy::{CopyOutcome, CopyReader};
+pub use sink::{Sink, SinkError, StoredEntry};
+pub use stop::{StopReason, StopSignal};
+pub use walk::{walk, WalkEvent};
+
+use crate::archive::{ManifestRecord, Status};
+use crate::profile::{format_size, Profile, Target};
+use crate::source::{EntryKind, Metadata, Source, SourceError, SourcePath};
+
+/// How a run is carried out (not what it collects: that is the profile).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Prefix of stored paths in the archive, with its trailing `/` (`files/`).
+    pub archive_prefix: Vec<u8>,
+    /// Skip every file larger than this, whatever the target says.
+    pub max_file_size: Option<u64>,
+    /// Stop taking new files once this many bytes were stored.
+    pub max_total: Option<u64>,
+    /// List what would be collected, reading no file.
+    pub dry_run: bool,
+    /// Set to stop the run (Ctrl-C, disk full, time limit).
+    pub stop: StopSignal,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            archive_prefix: b"files/".to_vec(),
+            max_file_size: None,
+            max_total: None,
+            dry_run: false,
+            stop: StopSignal::new(),
+        }
+    }
+}
+
+/// Counts of a run, for the summary and `collection.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunCounts {
+    /// Entries collected whole.
+    pub ok: u64,
+    /// Entries collected in part.
+    pub partial: u64,
+    /// Entries that failed.
+    pub error: u64,
+    /// Entries deliberately left out.
+    pub skipped: u64,
+    /// Bytes of file data stored.
+    pub bytes: u64,
+}
+
+impl RunCounts {
+    fn count(&mut self, record: &ManifestRecord) {
+        match record.status {
+            Status::Ok => self.ok += 1,
+            Status::Partial => self.partial += 1,
+            Status::Error => self.error += 1,
+            Status::Skipped => self.skipped += 1,
+        }
+    }
+
+    /// Whether anything failed or was cut short.
+    pub fn has_errors(&self) -> bool {
+        self.partial > 0 || self.error > 0
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunReport {
+    /// The counts.
+    pub counts: RunCounts,
+    /// Set when the run stopped before the end of the profile.
+    pub stopped: Option<StopReason>,
+}
+
+/// Something that wants to hear about each record as it is made (a progress bar).
+pub trait Observer {
+    /// Called after each record is written.
+    fn on_record(&self, record: &ManifestRecord);
+}
+
+impl Observer for () {
+    fn on_record(&self, _record: &ManifestRecord) {}
+}
+
+/// Runs `profile` over `source` into `sink`.
+///
+/// Returns an error only when the sink fails (the output is broken); every
+/// problem with the source is a record.
+pub fn run(
+    profile: &Profile,
+    source: &dyn Source,
+    sink: &mut dyn Sink,
+    options: &EngineOptions,
+    observer: &dyn Observer,
+) -> Result<RunReport, SinkError> {
+    let case_sensitive = source.info().case_sensitive;
+    let mut run = Run {
+        source,
+        sink,
+        options,
+        observer,
+        seen: HashSet::new(),
+        counts: RunCounts::default(),
+    };
+    'targets: for target in &profile.targets {
+        tracing::info!(target_name = %target.name, "collecting target");
+        for glob in &target.paths {
+            for pattern in glob.alternatives() {
+                if options.stop.is_set() {
+                    break 'targets;
+                }
+                let mut failure = None;
+                walk(
+                    source,
+                    pattern,
+                    case_sensitive,
+                    &options.stop,
+                    &mut |event| {
+                        if failure.is_some() {
+                            return;
+                        }
+                        if let Err(e) = run.handle(target, event, case_sensitive) {
+                            failure = Some(e);
+                            options.stop.request(StopReason::OutputFailed);
+                        }
+                    },
+                );
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(RunReport {
+        counts: run.counts,
+        stopped: options.stop.reason(),
+    })
+}
+
+struct Run<'a> {
+    source: &'a dyn Source,
+    sink: &'a mut dyn Sink,
+    options: &'a EngineOptions,
+    observer: &'a dyn Observer,
+    seen: HashSet<SourcePath>,
+    counts: RunCounts,
+}
+
+impl Run<'_> {
+    fn handle(
+        &mut self,
+        target: &Target,
+        event: WalkEvent,
+        case_sensitive: bool,
+    ) -> Result<(), SinkError> {
+        match event {
+            WalkEvent::Error(path, error) => {
+                tracing::warn!(path = %path, error = %error, "cannot read");
+                let kind = match error {
+                    SourceError::NotAFile { kind, .. } => kind,
+                    _ => EntryKind::Directory,
+                };
+                let mut record = ManifestRecord::new(&path, &target.name, kind, Status::Error);
+                record.error = Some(error.to_string());
+                self.emit(record)
+            }
+            WalkEvent::Match(path, metadata) => {
+                if target
+                    .exclude
+                    .iter()
+                    .any(|g| g.matches_path(path.as_bytes(), case_sensitive))
+                {
+                    return Ok(());
+                }
+                if !self.seen.insert(path.clone()) {
+                    tracing::debug!(path = %path, "already collected by an earlier target");
+                    return Ok(());
+                }
+                self.collect(target, &path, &metadata)
+            }
+        }
+    }
+
+    fn emit(&mut self, record: ManifestRecord) -> Result<(), SinkError> {
+        self.counts.count(&record);
+        self.sink.add_record(&record)?;
+        self.observer.on_record(&record);
+        Ok(())
+    }
+
+    fn archive_path(&self, path: &SourcePath) -> Vec<u8> {
+        let mut archive_path = self.options.archive_prefix.clone();
+        archive_path.extend_from_slice(path.relative());
+        archive_path
+    }
+
+    fn collect(
+        &mut self,
+        target: &Target,
+        path: &SourcePath,
+        metadata: &Metadata,
+    ) -> Result<(), SinkError> {
+        let mut record = ManifestRecord::new(path, &target.name, metadata.kind, Status::Ok)
+            .with_metadata(metadata);
+        match metadata.kind {
+            EntryKind::File => {}
+            EntryKind::Symlink => return self.collect_link(record, path, metadata),
+            other => {
+                record.status = Status::Skipped;
+                record.error = Some(format!("is a {}; never opened", other.name()));
+                return self.emit(record);
+            }
+        }
+        let limit = match (target.max_file_size, self.options.max_file_size) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(limit) = limit {
+            if metadata.size > limit {
+                record.status = Status::Skipped;
+                record.error = Some(format!(
+                    "larger than max_file_size ({} > {})",
+                    format_size(metadata.size),
+                    format_size(limit)
+                ));
+                return self.emit(record);
+            }
+        }
+        if let Some(max_total) = self.options.max_total {
+            if self.counts.bytes.saturating_add(metadata.size) > max_total {
+                record.status = Status::Skipped;
+                record.error = Some(format!(
+                    "--max-total reached ({} stored)",
+                    format_size(self.counts.bytes)
+                ));
+                return self.emit(record);
+            }
+        }
+        if self.options.dry_run {
+            record.status = Status::Skipped;
+            record.note = Some("dry run: not read".into());
+            return self.emit(record);
+        }
+        let opened = match self.source.open(path, None) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "cannot open");
+                record.status = match e {
+                    SourceError::NotAFile { .. } | SourceError::NotFound { .. } => Status::Skipped,
+                    _ => Status::Error,
+                };
+                record.error = Some(e.to_string());
+                return self.emit(record);
+            }
+        };
+        let method = opened.method;
+        let mut reader = opened.reader;
+        // The size of the object actually opened is what the header promises.
+        let record_meta = opened.metadata;
+        record = record.with_metadata(&record_meta);
+        record.target = target.name.clone();
+        let archive_path = self.archive_path(path);
+        record.set_archive_path(&archive_path);
+        record.method = Some(method.to_string());
+        let entry = StoredEntry {
+            archive_path: &archive_path,
+            size: record_meta.size,
+            metadata: &record_meta,
+        };
+        let mut copy = CopyReader::new(&mut reader, record_meta.size, &self.options.stop);
+        self.sink.add_file(&entry, &mut copy)?;
+        let outcome = copy.finish();
+        if let Some(error) = &outcome.error {
+            tracing::warn!(path = %path, error = %error, "partial copy");
+        }
+        record.sha256 = Some(outcome.sha256);
+        record.bytes_read = Some(outcome.bytes_read);
+        record.status = outcome.status;
+        record.error = outcome.error;
+        record.note = outcome.note;
+        self.counts.bytes += record_meta.size;
+        self.emit(record)
+    }
+
+    fn collect_link(
+        &mut self,
+        mut record: ManifestRecord,
+        path: &SourcePath,
+        metadata: &Metadata,
+    ) -> Result<(), SinkError> {
+        match self.source.read_link(path) {
+            Ok(target) => {
+                record.link_target = Some(String::from_utf8_lossy(&target).into_owned());
+                record.method = Some("readlink".into());
+                if !self.options.dry_run {
+                    let archive_path = self.archive_path(path);
+                    record.set_archive_path(&archive_path);
+                    let entry = StoredEntry {
+                        archive_path: &archive_path,
+                        size: 0,
+                        metadata,
+                    };
+                    self.sink.add_symlink(&entry, &target)?;
+                }
+                record.size = Some(0);
+            }
+            Err(e) => {
+                record.status = Status::Error;
+                record.error = Some(e.to_string());
+            }
+        }
+        self.emit(record)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use crate::source::FsSource;
+    use std::io::Read;
+
+    #[derive(Default)]
+    struct MemorySink {
+        files: Vec<(Vec<u8>, Vec<u8>)>,
+        links: Vec<(Vec<u8>, Vec<u8>)>,
+        records: Vec<ManifestRecord>,
+    }
+
+    impl Sink for MemorySink {
+        fn add_file(&mut self, e: &StoredEntry<'_>, data: &mut dyn Read) -> Result<(), SinkError> {
+            let mut bytes = Vec::new();
+            data.read_to_end(&mut bytes)?;
+            assert_eq!(bytes.len() as u64, e.size);
+            self.files.push((e.archive_path.to_vec(), bytes));
+            Ok(())
+        }
+        fn add_symlink(&mut self, e: &StoredEntry<'_>, t: &[u8]) -> Result<(), SinkError> {
+            self.links.push((e.archive_path.to_vec(), t.to_vec()));
+            Ok(())
+        }
+        fn add_record(&mut self, record: &ManifestRecord) -> Result<(), SinkError> {
+            self.records.push(record.clone());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn collects_once_skips_specials_and_limits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+        std::fs::write(root.join("etc/hosts"), b"127.0.0.1 localhost\n").expect("write");
+        std::fs::write(root.join("etc/big"), vec![7u8; 5000]).expect("write");
+        std::os::unix::fs::symlink("/dev/null", root.join("etc/history")).expect("link");
+        let status = std::process::Command::new("mkfifo")
+            .arg(root.join("etc/pipe"))
+            .status()
+            .expect("mkfifo");
+        assert!(status.success());
+        let profile = Profile::from_toml(
+            "name = \"t\"\n[[target]]\nname = \"etc\"\npaths = [\"/etc/*\"]\nmax_file_size = \"4KiB\"\n\
+             [[target]]\nname = \"again\"\npaths = [\"/etc/hosts\"]\n",
+            "t.toml",
+        )
+        .expect("profile");
+        let mut sink = MemorySink::default();
+        let report = run(
+            &profile,
+            &FsSource::tree(root),
+            &mut sink,
+            &EngineOptions::default(),
+            &(),
+        )
+        .expect("run");
+        assert_eq!(
+            sink.files,
+            vec![(
+                b"files/etc/hosts".to_vec(),
+                b"127.0.0.1 localhost\n".to_vec()
+            )]
+        );
+        assert_eq!(
+            sink.links,
+            vec![(b"files/etc/history".to_vec(), b"/dev/null".to_vec())]
+        );
+        let by_path = |p: &str| {
+            sink.records
+                .iter()
+                .find(|r| r.path == p)
+                .unwrap_or_else(|| panic!("record for {p}"))
+        };
+        assert_eq!(by_path("/etc/big").status, Status::Skipped);
+        assert!(by_path("/etc/big")
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("max_file_size"));
+        assert_eq!(by_path("/etc/pipe").status, Status::Skipped);
+        assert_eq!(by_path("/etc/pipe").kind, EntryKind::Fifo);
+        assert_eq!(
+            by_path("/etc/hosts").sha256.as_deref(),
+            Some("081ef9d5367595d16e30b4b4549d9f43537320508b4ce0788963e10e4f808857")
+        );
+        assert_eq!(sink.records.len(), 4, "hosts is recorded once");
+        assert_eq!(report.counts.ok, 2);
+        assert_eq!(report.counts.skipped, 2);
+        assert_eq!(report.stopped, None);
+    }
+}

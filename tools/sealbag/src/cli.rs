@@ -1,0 +1,215 @@
+//! The command line of `sealbag`, the responder's tool.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sealbag_common::archive::{unpack, verify, VerifyReport};
+use sealbag_common::cli::{init_logging, Exit, LogArgs};
+
+/// The responder's side of sealbag: make keys, verify and unpack sealed
+/// archives, and check collection profiles.
+///
+/// Exit codes: 0 success; 1 the archive is damaged, altered or incomplete
+/// (the output says where); 2 bad usage, a bad key, or an unreadable input.
+#[derive(Debug, Parser)]
+#[command(name = "sealbag", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make an age identity (age-keygen's format) and print its public key.
+    ///
+    /// Keep the identity file with the response team; give the public key
+    /// (`age1…`) to the collectors with `--recipient`.
+    Keygen {
+        /// Write the identity here (never overwrites); default: stdout.
+        #[arg(short, long, value_name = "FILE", conflicts_with = "public_of")]
+        output: Option<PathBuf>,
+        /// Print the public key of an existing identity file instead.
+        #[arg(short = 'y', value_name = "KEY")]
+        public_of: Option<PathBuf>,
+    },
+    /// Decrypt an archive, re-hash every file against the manifest, check completeness.
+    Verify {
+        /// The age identity file (from `sealbag keygen`); repeatable.
+        #[arg(short, long = "identity", value_name = "KEY")]
+        identities: Vec<PathBuf>,
+        /// Print the report as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// The sealed archive (`-` for stdin).
+        archive: PathBuf,
+    },
+    /// Extract an archive safely into a new folder, verifying as it goes.
+    Unpack {
+        /// The age identity file; repeatable.
+        #[arg(short, long = "identity", value_name = "KEY")]
+        identities: Vec<PathBuf>,
+        /// A new (or empty) folder to extract into.
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// The sealed archive (`-` for stdin).
+        archive: PathBuf,
+    },
+    /// Work with collection profiles.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Validate a profile (file or embedded name); errors give file, line and column.
+    Check {
+        /// Profile files or embedded names.
+        #[arg(required = true, value_name = "NAME|PATH")]
+        profiles: Vec<String>,
+    },
+    /// Print a profile with its includes expanded, as TOML.
+    Show {
+        /// Profile file or embedded name.
+        profile: String,
+    },
+    /// List the embedded profiles.
+    List,
+}
+
+/// Parses the command line, runs, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log = init_logging(&cli.log);
+    match run(cli.command) {
+        Ok(exit) => exit.into(),
+        Err(message) => {
+            eprintln!("error: {message}");
+            Exit::Failed.into()
+        }
+    }
+}
+
+fn run(command: Command) -> Result<Exit, String> {
+    match command {
+        Command::Keygen { output, public_of } => {
+            if let Some(key) = public_of {
+                for public in crate::keys::public_keys(&key)? {
+                    println!("{public}");
+                }
+                return Ok(Exit::Complete);
+            }
+            let public = crate::keys::generate(output.as_deref())?;
+            match &output {
+                Some(path) => {
+                    eprintln!("wrote {}; its public key:", path.display());
+                    println!("{public}");
+                }
+                None => eprintln!("public key: {public}"),
+            }
+            Ok(Exit::Complete)
+        }
+        Command::Verify {
+            identities,
+            json,
+            archive,
+        } => {
+            let plaintext = crate::open::open(&archive, &identities)?;
+            let report = verify(plaintext);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                );
+            }
+            print_report(&archive.display().to_string(), &report);
+            Ok(if report.is_intact() {
+                Exit::Complete
+            } else {
+                Exit::WithErrors
+            })
+        }
+        Command::Unpack {
+            identities,
+            into,
+            archive,
+        } => {
+            let plaintext = crate::open::open(&archive, &identities)?;
+            let report = unpack(plaintext, &into).map_err(|e| e.to_string())?;
+            for refused in &report.refused {
+                eprintln!("not extracted: {refused}");
+            }
+            eprintln!("{} files written into {}", report.written, into.display());
+            print_report(&archive.display().to_string(), &report.verify);
+            Ok(if report.verify.is_intact() && report.refused.is_empty() {
+                Exit::Complete
+            } else {
+                Exit::WithErrors
+            })
+        }
+        Command::Profile { command } => match command {
+            ProfileCommand::Check { profiles } => {
+                let mut failed = false;
+                for spec in profiles {
+                    match crate::profiles::check(&spec) {
+                        Ok(summary) => println!("{summary}"),
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            failed = true;
+                        }
+                    }
+                }
+                Ok(if failed { Exit::Failed } else { Exit::Complete })
+            }
+            ProfileCommand::Show { profile } => {
+                print!("{}", crate::profiles::show(&profile)?);
+                Ok(Exit::Complete)
+            }
+            ProfileCommand::List => {
+                print!("{}", crate::profiles::list_embedded());
+                Ok(Exit::Complete)
+            }
+        },
+    }
+}
+
+fn print_report(name: &str, report: &VerifyReport) {
+    for line in &report.mismatches {
+        eprintln!("ALTERED  {line}");
+    }
+    for line in &report.missing {
+        eprintln!("MISSING  {line}");
+    }
+    for line in &report.unlisted {
+        eprintln!("UNLISTED {line}");
+    }
+    if let Some(damage) = &report.damaged {
+        eprintln!("DAMAGED  {damage}");
+    }
+    let statuses: Vec<String> = report
+        .statuses
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    eprintln!(
+        "{name}: {} files verified; manifest: {} records ({})",
+        report.files_verified,
+        report.manifest_records,
+        statuses.join(", ")
+    );
+    if report.complete == Some(false) {
+        eprintln!(
+            "note: the collection stopped early ({}); what it holds verifies, but it is not the whole profile",
+            report.stopped.as_deref().unwrap_or("reason unknown")
+        );
+    }
+    if report.is_intact() {
+        eprintln!("{name}: INTACT");
+    } else {
+        eprintln!("{name}: NOT INTACT");
+    }
+}

@@ -1,0 +1,12 @@
+//! The responder's tool: make keys, verify and unpack archives, check profiles.
+//!
+//! Everything but `main` lives here so the end-to-end tests drive the same code.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod keys;
+mod open;
+mod profiles;
+
+pub use cli::{main, Cli};

@@ -1,0 +1,6 @@
+//! `sealbag`: see `sealbag --help`.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    sealbag::main()
+}
