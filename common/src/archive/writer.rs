@@ -150,6 +150,15 @@ impl Sink for ArchiveWriter {
         Ok(())
     }
 
+    fn add_member(&mut self, name: &[u8], size: u64, data: &mut dyn Read) -> Result<(), SinkError> {
+        let mut meta = Metadata::new(EntryKind::File, size);
+        meta.times.modified = Some(Timestamp::now());
+        meta.mode = Some(0o644);
+        self.tar
+            .append(name, EntryType::File, size, Some(&meta), None, data)?;
+        Ok(())
+    }
+
     fn add_record(&mut self, record: &ManifestRecord) -> Result<(), SinkError> {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');

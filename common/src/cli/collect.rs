@@ -40,6 +40,8 @@ pub struct Collection<'a> {
     pub host: HostFacts,
     /// The captured log, stored in the archive.
     pub log: LogCapture,
+    /// Parsers and live collectors this tool provides.
+    pub hooks: crate::engine::Hooks,
 }
 
 /// Runs a collection as the flags say; prints the summary; returns the exit.
@@ -70,6 +72,7 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         max_total: args.max_total,
         dry_run: args.dry_run,
         stop: stop.clone(),
+        hooks: collection.hooks.clone(),
     };
     if args.dry_run {
         return dry_run(&profile, collection.source, &options);
@@ -279,6 +282,9 @@ impl Sink for DryRunSink {
         Ok(())
     }
     fn add_symlink(&mut self, _: &StoredEntry<'_>, _: &[u8]) -> Result<(), SinkError> {
+        Ok(())
+    }
+    fn add_member(&mut self, _: &[u8], _: u64, _: &mut dyn io::Read) -> Result<(), SinkError> {
         Ok(())
     }
     fn add_record(&mut self, record: &ManifestRecord) -> Result<(), SinkError> {

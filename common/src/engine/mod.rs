@@ -7,7 +7,10 @@
 //! record. A failure of one file is recorded and the run goes on; only a
 //! failure of the output ends it.
 
+mod command;
 mod copy;
+mod generated;
+mod hooks;
 mod sink;
 mod stop;
 mod walk;
@@ -15,6 +18,8 @@ mod walk;
 use std::collections::HashSet;
 
 pub use copy::{CopyOutcome, CopyReader};
+pub use generated::{Generated, GeneratedBuffer, DEFAULT_GENERATED_CAP};
+pub use hooks::{Facts, FileParser, Hooks, LiveCollector, LiveContext};
 pub use sink::{Sink, SinkError, StoredEntry};
 pub use stop::{StopReason, StopSignal};
 pub use walk::{walk, WalkEvent};
@@ -36,6 +41,8 @@ pub struct EngineOptions {
     pub dry_run: bool,
     /// Set to stop the run (Ctrl-C, disk full, time limit).
     pub stop: StopSignal,
+    /// The parsers and live collectors the tool provides.
+    pub hooks: Hooks,
 }
 
 impl Default for EngineOptions {
@@ -46,6 +53,7 @@ impl Default for EngineOptions {
             max_total: None,
             dry_run: false,
             stop: StopSignal::new(),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -120,6 +128,13 @@ pub fn run(
         seen: HashSet::new(),
         counts: RunCounts::default(),
     };
+    // Most volatile first: live state, then commands, then files.
+    if !options.dry_run {
+        run.live(profile)?;
+        command::run_commands(profile, run.sink, options, &mut |record| {
+            run.counts.count(record)
+        })?;
+    }
     'targets: for target in &profile.targets {
         tracing::info!(target_name = %target.name, "collecting target");
         for glob in &target.paths {
@@ -165,6 +180,112 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    fn live(&mut self, profile: &Profile) -> Result<(), SinkError> {
+        for target in &profile.live {
+            if self.options.stop.is_set() {
+                break;
+            }
+            let Some(collector) = self.options.hooks.live_collector(&target.kind).cloned() else {
+                let mut record = ManifestRecord::new(
+                    &SourcePath::root(),
+                    &target.name,
+                    EntryKind::Other,
+                    Status::Skipped,
+                );
+                record.path = format!("live:{}", target.kind);
+                record.error = Some(format!(
+                    "live kind `{}` is not available from this tool or source",
+                    target.kind
+                ));
+                self.emit(record)?;
+                continue;
+            };
+            tracing::info!(kind = %target.kind, "collecting live state");
+            let mut context = LiveContext {
+                source: self.source,
+                stop: &self.options.stop,
+                sink: &mut *self.sink,
+                target_name: target.name.clone(),
+                records: Vec::new(),
+            };
+            let result = collector.collect(target, &mut context);
+            let records = std::mem::take(&mut context.records);
+            if let Err(error) = result {
+                tracing::warn!(kind = %target.kind, %error, "live collection failed");
+                let mut record = ManifestRecord::new(
+                    &SourcePath::root(),
+                    &target.name,
+                    EntryKind::Other,
+                    Status::Error,
+                );
+                record.path = format!("live:{}", target.kind);
+                record.error = Some(error);
+                self.emit(record)?;
+            }
+            for record in records {
+                self.emit(record)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the target's parser over a file just stored, into `parsed/…`.
+    fn parse(
+        &mut self,
+        target: &Target,
+        path: &SourcePath,
+        archive_path: &[u8],
+        record: &mut ManifestRecord,
+    ) -> Result<(), SinkError> {
+        let Some(name) = &target.parse else {
+            return Ok(());
+        };
+        let Some(parser) = self.options.hooks.parser(name).cloned() else {
+            record.extra.insert(
+                "parsed_error".into(),
+                format!("parser `{name}` is not available in this tool").into(),
+            );
+            return Ok(());
+        };
+        let mut member = b"parsed/".to_vec();
+        let relative = archive_path
+            .strip_prefix(b"files/".as_slice())
+            .unwrap_or(archive_path);
+        member.extend_from_slice(relative);
+        member.extend_from_slice(parser.suffix().as_bytes());
+        let outcome = self
+            .source
+            .open(path, None)
+            .map_err(|e| e.to_string())
+            .and_then(|mut opened| {
+                let mut buffer =
+                    GeneratedBuffer::new(DEFAULT_GENERATED_CAP).map_err(|e| e.to_string())?;
+                let facts = parser.parse(target, path, &mut opened.reader, &mut buffer)?;
+                let generated = buffer.finish().map_err(|e| e.to_string())?;
+                Ok((facts, generated))
+            });
+        match outcome {
+            Ok((facts, generated)) => {
+                let mut reader = generated.reader()?;
+                self.sink.add_member(&member, generated.len, &mut reader)?;
+                let (text, _) = crate::archive::text_and_b64(&member);
+                let mut parsed = serde_json::Map::new();
+                parsed.insert("member".into(), text.into());
+                parsed.insert("sha256".into(), generated.sha256.clone().into());
+                parsed.insert("size".into(), generated.len.into());
+                for (k, v) in facts {
+                    parsed.insert(k, v);
+                }
+                record.extra.insert("parsed".into(), parsed.into());
+            }
+            Err(error) => {
+                tracing::warn!(path = %path, %error, parser = %name, "cannot parse");
+                record.extra.insert("parsed_error".into(), error.into());
+            }
+        }
+        Ok(())
+    }
+
     fn handle(
         &mut self,
         target: &Target,
@@ -297,6 +418,10 @@ impl Run<'_> {
         record.error = outcome.error;
         record.note = outcome.note;
         self.counts.bytes += record_meta.size;
+        drop(reader);
+        if record.status == Status::Ok {
+            self.parse(target, path, &archive_path, &mut record)?;
+        }
         self.emit(record)
     }
 
@@ -354,6 +479,12 @@ mod tests {
         }
         fn add_symlink(&mut self, e: &StoredEntry<'_>, t: &[u8]) -> Result<(), SinkError> {
             self.links.push((e.archive_path.to_vec(), t.to_vec()));
+            Ok(())
+        }
+        fn add_member(&mut self, n: &[u8], _: u64, d: &mut dyn Read) -> Result<(), SinkError> {
+            let mut bytes = Vec::new();
+            d.read_to_end(&mut bytes)?;
+            self.files.push((n.to_vec(), bytes));
             Ok(())
         }
         fn add_record(&mut self, record: &ManifestRecord) -> Result<(), SinkError> {

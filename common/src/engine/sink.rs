@@ -37,6 +37,9 @@ pub trait Sink {
     /// Stores a symbolic link (not its target's bytes).
     fn add_symlink(&mut self, entry: &StoredEntry<'_>, target: &[u8]) -> Result<(), SinkError>;
 
+    /// Stores a member the run generated (`parsed/…`, `live/…`); `data` yields exactly `size` bytes.
+    fn add_member(&mut self, name: &[u8], size: u64, data: &mut dyn Read) -> Result<(), SinkError>;
+
     /// Adds a line to the manifest; called once for every entry seen.
     fn add_record(&mut self, record: &ManifestRecord) -> Result<(), SinkError>;
 }

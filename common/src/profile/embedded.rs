@@ -1,22 +1,8 @@
 //! The profiles built into every binary, so a single copied file needs nothing beside it.
+//!
+//! Every `profiles/*.toml` is embedded by `build.rs`, named by its file stem.
 
-/// `(name, TOML text)` of every embedded profile.
-pub const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "linux-triage",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../profiles/linux-triage.toml"
-        )),
-    ),
-    (
-        "linux-minimal",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../profiles/linux-minimal.toml"
-        )),
-    ),
-];
+include!(concat!(env!("OUT_DIR"), "/embedded_profiles.rs"));
 
 /// The TOML text of the embedded profile `name`.
 pub fn embedded(name: &str) -> Option<&'static str> {

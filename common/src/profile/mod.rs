@@ -25,7 +25,29 @@ pub use embedded::{embedded, EMBEDDED};
 pub use size::{format_size, parse_size};
 
 use crate::glob::Glob;
-use schema::{RawProfile, RawTarget};
+use schema::{RawCommand, RawLive, RawProfile, RawTarget};
+
+/// The `parse = "…"` values a target may carry; each tool registers the
+/// parsers it has (see [`crate::engine::FileParser`]).
+pub const KNOWN_PARSERS: &[&str] = &["evtx", "plist", "unifiedlog"];
+
+/// The `[[live]] kind = "…"` values; each tool implements those of its OS
+/// (see [`crate::engine::LiveCollector`]) and records the others as not available.
+pub const KNOWN_LIVE_KINDS: &[&str] = &[
+    "processes",
+    "network",
+    "sessions",
+    "logins",
+    "mounts",
+    "modules",
+    "system",
+    "packages",
+    "users",
+    "persistence",
+    "bodyfile",
+    "routes",
+    "arp",
+];
 
 /// Largest profile file read (a profile is a few KiB; anything bigger is a mistake).
 const MAX_PROFILE_BYTES: u64 = 4 << 20;
@@ -83,6 +105,36 @@ pub struct Target {
     pub exclude: Vec<Glob>,
     /// Files larger than this are recorded as skipped, not read.
     pub max_file_size: Option<u64>,
+    /// A parser to run over each collected file (`evtx`, `plist`…).
+    pub parse: Option<String>,
+    /// For `parse = "evtx"`: keep only these event ids (empty: all).
+    pub event_ids: Vec<u32>,
+    /// For parsers of timed records: keep only records newer than this.
+    pub since: Option<std::time::Duration>,
+}
+
+/// One `[[live]]` entry: volatile state the tool reads itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveTarget {
+    /// What to read (`processes`, `network`…; see [`KNOWN_LIVE_KINDS`]).
+    pub kind: String,
+    /// A name for the manifest (defaults to the kind).
+    pub name: String,
+    /// Trees to describe, for kinds that walk (`bodyfile`).
+    pub paths: Vec<Glob>,
+}
+
+/// One `[[command]]` entry: a program to run with its output captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandTarget {
+    /// A name for the manifest and the output file (`live/<name>.stdout`).
+    pub name: String,
+    /// Program (absolute path) and arguments; no shell.
+    pub argv: Vec<String>,
+    /// Killed after this long.
+    pub timeout: std::time::Duration,
+    /// Only run on this OS (`None`: any).
+    pub os: Option<TargetOs>,
 }
 
 /// A file (or embedded text) a profile was read from, with its hash for the chain of custody.
@@ -109,6 +161,10 @@ pub struct Profile {
     pub targets: Vec<Target>,
     /// Default age recipients from `[output]`.
     pub recipients: Vec<String>,
+    /// Volatile-state entries, included profiles' first.
+    pub live: Vec<LiveTarget>,
+    /// Commands to run, included profiles' first.
+    pub commands: Vec<CommandTarget>,
     /// Every text read to build this profile, the top one first.
     pub origins: Vec<ProfileOrigin>,
     /// The top profile's text, stored in the archive as `sealbag/profile.toml`.
@@ -250,20 +306,7 @@ fn build(
     }
     let os = match &raw.os {
         None => TargetOs::Any,
-        Some(os) => match os.get_ref().as_str() {
-            "linux" => TargetOs::Linux,
-            "windows" => TargetOs::Windows,
-            "macos" => TargetOs::Macos,
-            "any" => TargetOs::Any,
-            other => {
-                return Err(at(
-                    text,
-                    origin,
-                    os.span(),
-                    format!("unknown os `{other}`: use linux, windows, macos or any"),
-                ))
-            }
-        },
+        Some(os) => parse_os(text, origin, os)?,
     };
 
     let mut targets: Vec<Target> = Vec::new();
@@ -273,6 +316,8 @@ fn build(
         sha256: hex(&Sha256::digest(text.as_bytes())),
     }];
     let mut recipients = Vec::new();
+    let mut live: Vec<LiveTarget> = Vec::new();
+    let mut commands: Vec<CommandTarget> = Vec::new();
     for include in &raw.include {
         let included = load_spec(include.get_ref(), dir, stack).map_err(|mut e| {
             if e.line.is_none() {
@@ -295,6 +340,16 @@ fn build(
             }
         }
         recipients.extend(included.recipients);
+        for entry in included.live {
+            if !live.contains(&entry) {
+                live.push(entry);
+            }
+        }
+        for entry in included.commands {
+            if !commands.iter().any(|c| c.name == entry.name) {
+                commands.push(entry);
+            }
+        }
     }
     if let Some(output) = &raw.output {
         for recipient in &output.recipients {
@@ -316,12 +371,32 @@ fn build(
         }
         targets.push(target);
     }
+    for raw_live in &raw.live {
+        let entry = build_live(text, origin, raw_live)?;
+        if !live.contains(&entry) {
+            live.push(entry);
+        }
+    }
+    for raw_command in &raw.command {
+        let entry = build_command(text, origin, raw_command)?;
+        if commands.iter().any(|c| c.name == entry.name) {
+            return Err(at(
+                text,
+                origin,
+                raw_command.name.span(),
+                format!("two commands are named `{}`", entry.name),
+            ));
+        }
+        commands.push(entry);
+    }
     Ok(Profile {
         name,
         description: raw.description.trim().to_string(),
         os,
         targets,
         recipients,
+        live,
+        commands,
         origins,
         text: text.to_string(),
     })
@@ -363,6 +438,28 @@ fn build_target(
             Some(parse_size(size.get_ref()).map_err(|e| at(text, origin, size.span(), e))?)
         }
     };
+    let parse = match &raw.parse {
+        None => None,
+        Some(parser) => {
+            if !KNOWN_PARSERS.contains(&parser.get_ref().as_str()) {
+                return Err(at(
+                    text,
+                    origin,
+                    parser.span(),
+                    format!(
+                        "unknown parser `{}`: use one of {}",
+                        parser.get_ref(),
+                        KNOWN_PARSERS.join(", ")
+                    ),
+                ));
+            }
+            Some(parser.get_ref().clone())
+        }
+    };
+    let since = match &raw.since {
+        None => None,
+        Some(since) => Some(parse_duration(text, origin, since)?),
+    };
     Ok(Target {
         name,
         description: raw.description.trim().to_string(),
@@ -370,6 +467,119 @@ fn build_target(
         paths: globs(&raw.paths)?,
         exclude: globs(&raw.exclude)?,
         max_file_size,
+        parse,
+        event_ids: raw.event_ids.clone(),
+        since,
+    })
+}
+
+fn parse_os(
+    text: &str,
+    origin: &str,
+    os: &toml::Spanned<String>,
+) -> Result<TargetOs, ProfileError> {
+    match os.get_ref().as_str() {
+        "linux" => Ok(TargetOs::Linux),
+        "windows" => Ok(TargetOs::Windows),
+        "macos" => Ok(TargetOs::Macos),
+        "any" => Ok(TargetOs::Any),
+        other => Err(at(
+            text,
+            origin,
+            os.span(),
+            format!("unknown os `{other}`: use linux, windows, macos or any"),
+        )),
+    }
+}
+
+fn parse_duration(
+    text: &str,
+    origin: &str,
+    value: &toml::Spanned<String>,
+) -> Result<std::time::Duration, ProfileError> {
+    humantime::parse_duration(value.get_ref()).map_err(|e| {
+        at(
+            text,
+            origin,
+            value.span(),
+            format!(
+                "`{}` is not a duration ({e}): write e.g. `30s`, `10m`, `30d`",
+                value.get_ref()
+            ),
+        )
+    })
+}
+
+fn build_live(text: &str, origin: &str, raw: &RawLive) -> Result<LiveTarget, ProfileError> {
+    let kind = raw.kind.get_ref().trim().to_string();
+    if !KNOWN_LIVE_KINDS.contains(&kind.as_str()) {
+        return Err(at(
+            text,
+            origin,
+            raw.kind.span(),
+            format!(
+                "unknown live kind `{kind}`: use one of {}",
+                KNOWN_LIVE_KINDS.join(", ")
+            ),
+        ));
+    }
+    let paths = raw
+        .paths
+        .iter()
+        .map(|p| Glob::parse(p.get_ref()).map_err(|e| at(text, origin, p.span(), e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LiveTarget {
+        name: raw.name.clone().unwrap_or_else(|| kind.clone()),
+        kind,
+        paths,
+    })
+}
+
+fn build_command(
+    text: &str,
+    origin: &str,
+    raw: &RawCommand,
+) -> Result<CommandTarget, ProfileError> {
+    let name = raw.name.get_ref().trim().to_string();
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(at(
+            text,
+            origin,
+            raw.name.span(),
+            "command `name` must be letters, digits, `-`, `_` or `.` (it names the output file)"
+                .into(),
+        ));
+    }
+    let argv = raw.argv.get_ref().clone();
+    match argv.first() {
+        Some(program) if program.starts_with('/') => {}
+        _ => {
+            return Err(at(
+                text,
+                origin,
+                raw.argv.span(),
+                "`argv` must start with the program's absolute path (no shell, no PATH lookup)"
+                    .into(),
+            ))
+        }
+    }
+    let timeout = match &raw.timeout {
+        None => std::time::Duration::from_secs(60),
+        Some(t) => parse_duration(text, origin, t)?,
+    };
+    let os = match &raw.os {
+        None => None,
+        Some(os) => Some(parse_os(text, origin, os)?),
+    };
+    Ok(CommandTarget {
+        name,
+        argv,
+        timeout,
+        os,
     })
 }
 

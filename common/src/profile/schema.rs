@@ -18,6 +18,34 @@ pub(crate) struct RawProfile {
     pub output: Option<RawOutput>,
     #[serde(default, rename = "target")]
     pub targets: Vec<RawTarget>,
+    #[serde(default)]
+    pub live: Vec<RawLive>,
+    #[serde(default)]
+    pub command: Vec<RawCommand>,
+}
+
+/// One `[[live]]`: volatile state the tool reads itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLive {
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Trees to describe, for kinds that walk (`bodyfile`).
+    #[serde(default)]
+    pub paths: Vec<Spanned<String>>,
+}
+
+/// One `[[command]]`: a program to run, output captured.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCommand {
+    pub name: Spanned<String>,
+    pub argv: Spanned<Vec<String>>,
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub os: Option<Spanned<String>>,
 }
 
 /// `[output]`: defaults that flags override.
@@ -40,4 +68,10 @@ pub(crate) struct RawTarget {
     pub exclude: Vec<Spanned<String>>,
     #[serde(default)]
     pub max_file_size: Option<Spanned<String>>,
+    #[serde(default)]
+    pub parse: Option<Spanned<String>>,
+    #[serde(default)]
+    pub event_ids: Vec<u32>,
+    #[serde(default)]
+    pub since: Option<Spanned<String>>,
 }

@@ -11,7 +11,7 @@ mod path;
 mod time;
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek};
 
 pub use fs::FsSource;
 pub use path::SourcePath;
@@ -130,10 +130,18 @@ pub struct DirEntry {
     pub kind: Option<EntryKind>,
 }
 
+/// A readable, seekable stream of a file's bytes.
+///
+/// Seeking lets parsers that need it (evtx, plist) re-read a collected file
+/// from the source without buffering it whole.
+pub trait ReadSeek: Read + Seek + Send {}
+
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
 /// A file opened for reading, with what the source learned while opening it.
 pub struct OpenedFile<'a> {
     /// The bytes of the file (or stream), from the start.
-    pub reader: Box<dyn Read + Send + 'a>,
+    pub reader: Box<dyn ReadSeek + 'a>,
     /// Metadata of the object actually opened (after the open, not before).
     pub metadata: Metadata,
     /// How the bytes are read, for the manifest's `method`: `fs`,

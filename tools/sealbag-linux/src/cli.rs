@@ -83,6 +83,7 @@ pub fn main() -> ExitCode {
                 archive_prefix: b"files/".to_vec(),
                 host: crate::host::facts(),
                 log,
+                hooks: Default::default(),
             };
             collect::run_collect(&args, collection).into()
         }
