@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::{StopReason, StopSignal};
 
+/// zstd's multithreaded job size: 2 MiB keeps both cores busy while
+/// bounding the uncompressed data in flight to a few MiB.
+const MT_JOB_SIZE: u32 = 2 << 20;
+
 /// Compression of the tar stream.
 pub enum Compress<W: Write> {
     /// zstd frames (the field's choice: fast, and `zstd -d` is everywhere).
@@ -26,6 +30,9 @@ impl<W: Write> Compress<W> {
                 let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
                 if threads > 1 {
                     encoder.multithread(threads)?;
+                    // Small jobs bound what zstd holds in flight (threads + 1
+                    // jobs), so the space reserve can always absorb it.
+                    encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(MT_JOB_SIZE))?;
                 }
                 Ok(Compress::Zstd(encoder))
             }

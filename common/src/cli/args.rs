@@ -74,11 +74,13 @@ pub struct CollectArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
     pub max_total: Option<u64>,
 
-    /// Space kept free beside the output so the archive can be finished if the disk fills.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size_arg)]
-    pub reserve: u64,
+    /// Space kept free beside the output so the archive can be finished if the
+    /// disk fills. Default: 24 MiB plus 6 MiB per compression thread (what
+    /// zstd may hold in flight).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub reserve: Option<u64>,
 
-    /// Compression threads (default: the number of CPUs).
+    /// Compression threads (default: the number of CPUs, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
 }

@@ -94,10 +94,14 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         Some(list)
     };
 
-    let (output, output_name) = open_output(args, &collection.host.hostname, started, &stop)?;
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32));
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() as u32).min(4))
+    });
+    let reserve = args
+        .reserve
+        .unwrap_or(24 * MIB + u64::from(threads) * 6 * MIB);
+    let (output, output_name) =
+        open_output(args, &collection.host.hostname, started, reserve, &stop)?;
     let zstd_level = match args.compression {
         CompressionArg::Zstd => Some(args.zstd_level),
         CompressionArg::None => None,
@@ -220,10 +224,13 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
     })
 }
 
+const MIB: u64 = 1 << 20;
+
 fn open_output(
     args: &CollectArgs,
     hostname: &str,
     started: Timestamp,
+    reserve: u64,
     stop: &StopSignal,
 ) -> Result<(Output, String), String> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
@@ -259,7 +266,7 @@ fn open_output(
             PathBuf::from(name)
         }
     };
-    let file = OutputFile::create(&path, args.reserve, stop.clone()).map_err(|e| {
+    let file = OutputFile::create(&path, reserve, stop.clone()).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             format!(
                 "{}: already exists; sealbag never overwrites\nhint: choose another `--output`",

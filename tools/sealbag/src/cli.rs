@@ -118,8 +118,10 @@ fn run(command: Command) -> Result<Exit, String> {
             json,
             archive,
         } => {
-            let plaintext = crate::open::open(&archive, &identities)?;
-            let report = verify(plaintext);
+            let report = match crate::open::open(&archive, &identities) {
+                Ok(plaintext) => verify(plaintext),
+                Err(failure) => damaged_or_usage(failure)?,
+            };
             if json {
                 println!(
                     "{}",
@@ -138,8 +140,13 @@ fn run(command: Command) -> Result<Exit, String> {
             into,
             archive,
         } => {
-            let plaintext = crate::open::open(&archive, &identities)?;
-            let report = unpack(plaintext, &into).map_err(|e| e.to_string())?;
+            let report = match crate::open::open(&archive, &identities) {
+                Ok(plaintext) => unpack(plaintext, &into).map_err(|e| e.to_string())?,
+                Err(failure) => sealbag_common::archive::UnpackReport {
+                    verify: damaged_or_usage(failure)?,
+                    ..Default::default()
+                },
+            };
             for refused in &report.refused {
                 eprintln!("not extracted: {refused}");
             }
@@ -174,6 +181,17 @@ fn run(command: Command) -> Result<Exit, String> {
                 Ok(Exit::Complete)
             }
         },
+    }
+}
+
+/// A usage problem is an error (exit 2); damage is a report (exit 1).
+fn damaged_or_usage(failure: crate::open::OpenFailure) -> Result<VerifyReport, String> {
+    match failure {
+        crate::open::OpenFailure::Usage(message) => Err(message),
+        crate::open::OpenFailure::Damaged(damage) => Ok(VerifyReport {
+            damaged: Some(damage),
+            ..Default::default()
+        }),
     }
 }
 
