@@ -261,3 +261,29 @@ fn dry_run_lists_and_reads_nothing() {
         .collect();
     assert_eq!(entries.len(), 1, "no archive was written: {entries:?}");
 }
+
+#[test]
+fn never_collects_its_own_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, public) = keygen(dir.path());
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("data")).expect("mkdir");
+    std::fs::write(root.join("data/evidence.txt"), b"evidence\n").expect("write");
+    let profile = profile(dir.path(), &["/data/**"]);
+    let archive = root.join("data/self.tar.zst.age");
+    let out = collect(&[
+        "--root".as_ref(),
+        root.as_os_str(),
+        "-p".as_ref(),
+        profile.as_os_str(),
+        "-r".as_ref(),
+        public.as_ref(),
+        "-o".as_ref(),
+        archive.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let extracted = dir.path().join("x");
+    stock_extract(&archive, &key, &extracted, &[]);
+    let paths: Vec<String> = manifest(&extracted).into_keys().collect();
+    assert_eq!(paths, ["/data/evidence.txt"]);
+}

@@ -408,3 +408,39 @@ t.close()
     files.sort();
     assert_eq!(files, ["files/link/passwd", "files/ok.txt", "files/same"]);
 }
+
+#[test]
+fn time_limit_finishes_a_valid_archive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (key, public) = keygen(dir.path());
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("big")).expect("mkdir");
+    std::fs::File::create(root.join("big/huge.img"))
+        .expect("create")
+        .set_len(3 << 30)
+        .expect("truncate");
+    let profile = profile(dir.path(), &["/big/*"]);
+    let archive = dir.path().join("limited.tar.zst.age");
+    let out = collect(&[
+        "--root".as_ref(),
+        root.as_os_str(),
+        "-p".as_ref(),
+        profile.as_os_str(),
+        "-r".as_ref(),
+        public.as_ref(),
+        "-o".as_ref(),
+        archive.as_os_str(),
+        "--time-limit".as_ref(),
+        "200ms".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let extracted = dir.path().join("x");
+    stock_extract(&archive, &key, &extracted, &["sealbag"]);
+    assert_eq!(collection(&extracted)["stopped"], "time_limit");
+    let huge = &manifest(&extracted)["/big/huge.img"];
+    assert_eq!(huge["status"], "partial");
+    assert!(
+        huge["error"].as_str().unwrap_or("").contains("time limit"),
+        "{huge}"
+    );
+}

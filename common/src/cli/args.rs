@@ -80,9 +80,17 @@ pub struct CollectArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
     pub reserve: Option<u64>,
 
+    /// Stop taking files after this long (e.g. `30m`); the archive is finished cleanly.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub time_limit: Option<std::time::Duration>,
+
     /// Compression threads (default: the number of CPUs, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
+}
+
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e}: write e.g. `90s`, `30m`, `2h`"))
 }
 
 fn parse_size_arg(text: &str) -> Result<u64, String> {

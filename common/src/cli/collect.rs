@@ -66,13 +66,14 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
     tracing::info!(profile = %profile.name, source = %collection.source.info().location, "starting collection");
 
     let stop = StopSignal::new();
-    let options = EngineOptions {
+    let mut options = EngineOptions {
         archive_prefix: collection.archive_prefix.clone(),
         max_file_size: args.max_file_size,
         max_total: args.max_total,
         dry_run: args.dry_run,
         stop: stop.clone(),
         hooks: collection.hooks.clone(),
+        own_files: Vec::new(),
     };
     if args.dry_run {
         return dry_run(&profile, collection.source, &options);
@@ -102,6 +103,9 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         .unwrap_or(24 * MIB + u64::from(threads) * 6 * MIB);
     let (output, output_name) =
         open_output(args, &collection.host.hostname, started, reserve, &stop)?;
+    if let Output::File(file) = &output {
+        options.own_files = own_files_in_source(file.path(), collection.source);
+    }
     let zstd_level = match args.compression {
         CompressionArg::Zstd => Some(args.zstd_level),
         CompressionArg::None => None,
@@ -124,6 +128,20 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         tracing::warn!(
             "cannot catch Ctrl-C/SIGTERM ({e}); an interrupted run will leave a cut-off archive"
         );
+    }
+
+    if let Some(limit) = args.time_limit {
+        let timer_stop = stop.clone();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + limit;
+            while std::time::Instant::now() < deadline {
+                if timer_stop.is_set() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            timer_stop.request(StopReason::TimeLimit);
+        });
     }
 
     let progress = Progress::new(io::stderr().is_terminal());
@@ -225,6 +243,35 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
 }
 
 const MIB: u64 = 1 << 20;
+
+/// The output and its reserve as paths of the source, when the source is
+/// the live system or a tree that contains them: never collect ourselves.
+fn own_files_in_source(output: &std::path::Path, source: &dyn Source) -> Vec<crate::SourcePath> {
+    let info = source.info();
+    if info.kind != "live" && info.kind != "tree" {
+        return Vec::new();
+    }
+    let Ok(output) = output.canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(root) = std::path::Path::new(&info.location).canonicalize() else {
+        return Vec::new();
+    };
+    let Ok(relative) = output.strip_prefix(&root) else {
+        return Vec::new();
+    };
+    let text = relative.to_string_lossy();
+    let mut found = Vec::new();
+    if let Some(path) = crate::SourcePath::parse(text.as_bytes()) {
+        let mut reserve = path.as_bytes().to_vec();
+        reserve.extend_from_slice(b".reserve");
+        found.push(path);
+        if let Some(reserve) = crate::SourcePath::parse(&reserve) {
+            found.push(reserve);
+        }
+    }
+    found
+}
 
 fn open_output(
     args: &CollectArgs,

@@ -43,6 +43,9 @@ pub struct EngineOptions {
     pub stop: StopSignal,
     /// The parsers and live collectors the tool provides.
     pub hooks: Hooks,
+    /// Paths never collected: the collector's own output and reserve, when
+    /// they lie inside the source.
+    pub own_files: Vec<SourcePath>,
 }
 
 impl Default for EngineOptions {
@@ -54,6 +57,7 @@ impl Default for EngineOptions {
             dry_run: false,
             stop: StopSignal::new(),
             hooks: Hooks::default(),
+            own_files: Vec::new(),
         }
     }
 }
@@ -309,6 +313,10 @@ impl Run<'_> {
                     .iter()
                     .any(|g| g.matches_path(path.as_bytes(), case_sensitive))
                 {
+                    return Ok(());
+                }
+                if self.options.own_files.contains(&path) {
+                    tracing::debug!(path = %path, "skipping the collector's own output");
                     return Ok(());
                 }
                 if !self.seen.insert(path.clone()) {
