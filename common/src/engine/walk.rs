@@ -58,7 +58,7 @@ pub fn walk(
         if stop.is_set() {
             return;
         }
-        let children = match children_of(source, &frame, components) {
+        let children = match children_of(source, &frame, components, case_sensitive) {
             Ok(children) => children,
             Err(SourceError::NotFound { .. }) => continue,
             Err(e) => {
@@ -117,8 +117,11 @@ fn children_of(
     source: &dyn Source,
     frame: &Frame,
     components: &[Component],
+    case_sensitive: bool,
 ) -> Result<Vec<(Vec<u8>, bool)>, SourceError> {
-    if !frame.whole {
+    // On a case-insensitive source a direct lookup would record the name as
+    // the profile spells it, not as the disk does: list the directory instead.
+    if !frame.whole && case_sensitive {
         // If every live position is a literal name, look them up directly.
         let mut literals = Vec::new();
         let mut all_literal = true;
@@ -172,6 +175,40 @@ fn advance(
     }
     crate::glob::close_any_depth(components, &mut next);
     next
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+    use crate::glob::Glob;
+    use crate::source::MemorySource;
+
+    #[test]
+    fn case_insensitive_source_keeps_the_names_on_disk() {
+        let source = MemorySource::new()
+            .case_insensitive()
+            .file(b"/Windows/System32/config/SAM", b"hive")
+            .file(b"/Users/Alice/NTUSER.DAT", b"user hive");
+        let mut found = Vec::new();
+        for glob in ["/windows/system32/CONFIG/sam", "/users/*/ntuser.dat"] {
+            let glob = Glob::parse(glob).expect("glob");
+            walk(
+                &source,
+                &glob.alternatives()[0],
+                false,
+                &StopSignal::new(),
+                &mut |e| {
+                    if let WalkEvent::Match(path, _) = e {
+                        found.push(path.display());
+                    }
+                },
+            );
+        }
+        assert_eq!(
+            found,
+            ["/Windows/System32/config/SAM", "/Users/Alice/NTUSER.DAT"]
+        );
+    }
 }
 
 #[cfg(all(test, unix))]

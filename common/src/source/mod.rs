@@ -7,6 +7,7 @@
 //! and the bytes of a file or of one of its named streams.
 
 mod fs;
+mod memory;
 mod path;
 mod time;
 
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek};
 
 pub use fs::FsSource;
+pub use memory::MemorySource;
 pub use path::SourcePath;
 pub use time::Timestamp;
 
