@@ -7,10 +7,13 @@ use super::{
     DirEntry, EntryKind, Metadata, OpenedFile, Source, SourceError, SourceInfo, SourcePath,
 };
 
+/// One entry: its kind, and its bytes (a file) or target (a link).
+type Entry = (EntryKind, Vec<u8>);
+
 /// A tree held in memory: files with bytes, directories, links.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
-    entries: BTreeMap<Vec<u8>, (EntryKind, Vec<u8>)>,
+    entries: BTreeMap<Vec<u8>, Entry>,
     case_insensitive: bool,
 }
 
@@ -53,7 +56,7 @@ impl MemorySource {
         self.entries.insert(path.as_bytes().to_vec(), (kind, data));
     }
 
-    fn find(&self, path: &SourcePath) -> Option<(&Vec<u8>, &(EntryKind, Vec<u8>))> {
+    fn find(&self, path: &SourcePath) -> Option<(&Vec<u8>, &Entry)> {
         if path.is_root() {
             return None;
         }
