@@ -220,10 +220,19 @@ pub fn artifacts_from_texts(texts: &[(String, String)]) -> ImportReport {
     for (alias, index) in aliases {
         by_name.entry(alias).or_insert(index);
     }
+    let failed_names: BTreeMap<String, String> = failed
+        .iter()
+        .map(|f: &Failure| (f.name.clone(), f.reason.clone()))
+        .collect();
     for (i, names) in group_names.into_iter().enumerate() {
         for n in names {
             let resolved = by_name.get(&n).copied();
-            pending[i].includes.push((n, resolved));
+            match (resolved, failed_names.get(&n)) {
+                (None, Some(reason)) => pending[i].converted.notes.push(format!(
+                    "include of `{n}` dropped: it was not converted ({reason})"
+                )),
+                _ => pending[i].includes.push((n, resolved)),
+            }
         }
     }
     resolve(pending, failed, not_convertible)
@@ -356,7 +365,7 @@ fn convert_artifact(
     };
     if all_os.len() > 1 {
         notes.push(format!(
-            "supported_os {} : written as `any` (one os per profile; globs expanded for each)",
+            "supported_os {}: written as `any` (one os per profile; globs expanded for each)",
             all_os.join(", ")
         ));
     }

@@ -180,10 +180,22 @@ pub fn kape_from_texts(texts: &[(String, String)]) -> ImportReport {
             }
         }
     }
+    let failed_names: BTreeMap<String, String> = failed
+        .iter()
+        .map(|f: &Failure| (f.name.to_lowercase(), f.reason.clone()))
+        .collect();
     for (i, includes) in include_names.into_iter().enumerate() {
         for (entry, target) in includes {
             let resolved = by_name.get(&target.to_lowercase()).copied();
             let reference = format!("{target}.tkape");
+            if resolved.is_none() {
+                if let Some(reason) = failed_names.get(&target.to_lowercase()) {
+                    pending[i].converted.notes.push(format!(
+                        "include of `{reference}` dropped: it was not converted ({reason})"
+                    ));
+                    continue;
+                }
+            }
             if resolved.is_some() {
                 pending[i]
                     .converted

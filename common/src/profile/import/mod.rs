@@ -168,9 +168,15 @@ pub enum ImportError {
 /// A lowercase slug for a profile name: ASCII letters and digits, words
 /// joined by `-`; CamelCase is split (`RegistryHivesSystem` →
 /// `registry-hives-system`, `$MFT` → `mft`, `NETCLRUsageLogs` →
-/// `netclr-usage-logs`). `None` when nothing is left.
+/// `netclr-usage-logs`); `+`, `&` and `#` are spelt out (`Notepad++` →
+/// `notepad-plus-plus`, so it does not collide with `Notepad`). `None` when
+/// nothing is left.
 pub fn slug(name: &str) -> Option<String> {
-    let chars: Vec<char> = name.chars().collect();
+    let spelt = name
+        .replace('+', "-plus-")
+        .replace('&', "-and-")
+        .replace('#', "-sharp-");
+    let chars: Vec<char> = spelt.chars().collect();
     let mut out = String::new();
     let mut pending_dash = false;
     for (i, &c) in chars.iter().enumerate() {
@@ -202,7 +208,8 @@ pub fn slug(name: &str) -> Option<String> {
 }
 
 /// A definition read and converted on its own, before includes are checked
-/// against the other definitions.
+/// against the other definitions. References to definitions that failed on
+/// their own are noted by the importer and left out of `includes`.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending {
     pub converted: Converted,
@@ -267,9 +274,13 @@ pub(crate) fn resolve(
             items[i].includes = kept;
             if items[i].converted.targets.is_empty() && items[i].includes.is_empty() {
                 let mut reason = "nothing left to collect".to_string();
-                if !items[i].converted.notes.is_empty() {
+                let notes = &items[i].converted.notes;
+                if !notes.is_empty() {
                     reason.push_str(": ");
-                    reason.push_str(&items[i].converted.notes.join("; "));
+                    reason.push_str(&notes[..notes.len().min(5)].join("; "));
+                    if notes.len() > 5 {
+                        reason.push_str(&format!("; and {} more", notes.len() - 5));
+                    }
                 }
                 dead[i] = Some(reason);
                 changed = true;
@@ -473,6 +484,7 @@ mod tests {
         assert_eq!(slug("!SANS_Triage").as_deref(), Some("sans-triage"));
         assert_eq!(slug("360SecureBrowser").as_deref(), Some("360-secure-browser"));
         assert_eq!(slug("$%!").as_deref(), None);
+        assert_eq!(slug("Notepad++").as_deref(), Some("notepad-plus-plus"));
     }
 
     #[test]
