@@ -48,7 +48,8 @@ fn impossible_on(os: TargetOs, glob: &str) -> Option<String> {
         .find(|c| !c.is_empty())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let drive = first.len() == 2 && first.ends_with(':') && first.as_bytes()[0].is_ascii_alphabetic();
+    let drive =
+        first.len() == 2 && first.ends_with(':') && first.as_bytes()[0].is_ascii_alphabetic();
     if drive {
         return Some(format!(
             "starts with the drive `{first}`: paths are inside the volume (`/Windows/…`, not `/C:/Windows/…`)"
@@ -74,7 +75,9 @@ fn impossible_on(os: TargetOs, glob: &str) -> Option<String> {
         }
         TargetOs::Windows => {
             if UNIX_ONLY_ON_WINDOWS.contains(&first.as_str()) {
-                return Some(format!("names `/{first}`, a Unix folder a Windows volume does not have"));
+                return Some(format!(
+                    "names `/{first}`, a Unix folder a Windows volume does not have"
+                ));
             }
             if ["library", "private", "applications"].contains(&first.as_str()) {
                 return Some(format!("names `/{first}`, a macOS folder"));
@@ -280,4 +283,57 @@ pub fn list_embedded() -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warn(text: &str) -> Vec<String> {
+        warnings(&Profile::from_toml(text, "t.toml").expect("valid profile"))
+    }
+
+    #[test]
+    fn impossible_globs_are_flagged_per_os() {
+        let w = warn("name = \"t\"\nos = \"linux\"\n[[target]]\nname = \"a\"\npaths = [\"/C:/Windows/x\", \"\\\\Windows\\\\System32\", \"/etc/passwd\", \"/home/*/AppData/x\"]\n");
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("drive `c:`"), "{w:?}");
+        assert!(w[1].contains("written with `\\` only"), "{w:?}");
+        assert!(w[2].contains("Windows folder"), "{w:?}");
+        let w = warn("name = \"t\"\nos = \"windows\"\n[[target]]\nname = \"a\"\npaths = [\"/proc/*/maps\", \"/Windows/System32/config/SAM\", \"/Library/x\"]\n");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("`/proc`"), "{w:?}");
+        assert!(w[1].contains("macOS folder"), "{w:?}");
+        let w = warn("name = \"t\"\nos = \"macos\"\n[[target]]\nname = \"a\"\npaths = [\"/sys/x\", \"/Library/x\"]\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(warn(
+            "name = \"t\"\n[[target]]\nname = \"a\"\npaths = [\"/proc/x\", \"/Windows/x\"]\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn duplicates_and_empty_targets_are_flagged() {
+        let w = warn("name = \"t\"\nos = \"windows\"\n[[target]]\nname = \"a\"\npaths = [\"/Windows/x\"]\n[[target]]\nname = \"b\"\npaths = [\"/windows/X\"]\n[[target]]\nname = \"c\"\npaths = [\"/y\"]\nexclude = [\"/**\"]\n");
+        assert_eq!(
+            w,
+            [
+                "`/windows/X` is in target `a` and again in target `b`",
+                "target `c` takes nothing: every path is also excluded",
+            ]
+        );
+        let w = warn("name = \"t\"\n");
+        assert_eq!(
+            w,
+            ["the profile collects nothing: no target, live entry or command"]
+        );
+    }
+
+    #[test]
+    fn embedded_profiles_have_no_warnings() {
+        for (name, _) in EMBEDDED {
+            let profile = Profile::load(name).expect("embedded");
+            assert_eq!(warnings(&profile), Vec::<String>::new(), "{name}");
+        }
+    }
 }

@@ -69,7 +69,12 @@ pub const KB_VARIABLES: &[(&str, &str, &str, &str)] = &[
         "/tmp",
         "/private/var/folders/*/*/T",
     ),
-    ("users.desktop", "/Users/*/Desktop", "/home/*/Desktop", "/Users/*/Desktop"),
+    (
+        "users.desktop",
+        "/Users/*/Desktop",
+        "/home/*/Desktop",
+        "/Users/*/Desktop",
+    ),
     ("users.username", "*", "*", "*"),
     ("users.sid", "*", "*", "*"),
     ("environ_systemdrive", "", "", ""),
@@ -114,7 +119,11 @@ pub fn import_artifacts(paths: &[PathBuf]) -> Result<ImportReport, ImportError> 
     let mut texts = Vec::new();
     let mut failed = Vec::new();
     for (file, base) in files {
-        let rel = file.strip_prefix(&base).unwrap_or(&file).display().to_string();
+        let rel = file
+            .strip_prefix(&base)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         match read_definition(&file) {
             Ok(text) => texts.push((rel, text)),
             Err(reason) => failed.push(Failure {
@@ -211,7 +220,11 @@ pub fn artifacts_from_texts(texts: &[(String, String)]) -> ImportReport {
             let list: Vec<String> = doc
                 .get("aliases")
                 .and_then(Node::as_seq)
-                .map(|s| s.iter().filter_map(|a| a.as_str().map(str::to_string)).collect())
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             Some(list.into_iter().map(move |a| (a, index)))
         })
@@ -288,7 +301,10 @@ fn convert_artifact(
                 }
                 for p in list {
                     let Some(p) = p.as_str() else {
-                        notes.push(format!("{label}: a path (line {}) is not text; dropped", p.line));
+                        notes.push(format!(
+                            "{label}: a path (line {}) is not text; dropped",
+                            p.line
+                        ));
                         continue;
                     };
                     match convert_path(p, separator, &os, &mut notes, &label) {
@@ -540,9 +556,7 @@ fn finish(text: &str, notes: &mut Vec<String>, label: &str) -> Result<String, St
             }
             parts.push("**".to_string());
         } else {
-            let escaped = component
-                .replace('{', "[{]")
-                .replace('}', "[}]");
+            let escaped = component.replace('{', "[{]").replace('}', "[}]");
             parts.push(escaped);
         }
     }

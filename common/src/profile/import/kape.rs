@@ -38,7 +38,10 @@ use super::{
 /// in custom targets, accepted at the start of a `Path` only.
 pub const KAPE_VARIABLES: &[(&str, &str)] = &[
     ("%user%", "*"),
-    ("%users%", "* (a misspelling of %user% in KapeFiles; read as %user%)"),
+    (
+        "%users%",
+        "* (a misspelling of %user% in KapeFiles; read as %user%)",
+    ),
     ("%systemdrive%", "(nothing: the root of the volume)"),
     ("%systemroot%", "/Windows"),
     ("%windir%", "/Windows"),
@@ -277,14 +280,13 @@ fn convert_file(shown: &str, original: &str, name: &str, text: &str) -> Result<F
     let mut notes = Vec::new();
     for (key, node) in map {
         if !TOP_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
-            notes.push(format!(
-                "unknown key `{key}` (line {}) ignored",
-                node.line
-            ));
+            notes.push(format!("unknown key `{key}` (line {}) ignored", node.line));
         }
     }
     let text_of = |key: &str| -> Option<String> {
-        doc.get(key).and_then(Node::as_str).map(|s| s.trim().to_string())
+        doc.get(key)
+            .and_then(Node::as_str)
+            .map(|s| s.trim().to_string())
     };
     let description = text_of("Description").unwrap_or_default();
     let mut header = Vec::new();
@@ -306,7 +308,13 @@ fn convert_file(shown: &str, original: &str, name: &str, text: &str) -> Result<F
             Some(items) if !items.is_empty() => items,
             Some(_) => return Err("`Targets` is empty".into()),
             None if node.is_null() => return Err("`Targets` is empty".into()),
-            None => return Err(format!("`Targets` (line {}) is {}, not a list", node.line, node.kind())),
+            None => {
+                return Err(format!(
+                    "`Targets` (line {}) is {}, not a list",
+                    node.line,
+                    node.kind()
+                ))
+            }
         },
     };
     let mut groups: Vec<DraftTarget> = Vec::new();
@@ -376,10 +384,7 @@ fn convert_file(shown: &str, original: &str, name: &str, text: &str) -> Result<F
         }
     }
     if groups.is_empty() && includes.is_empty() {
-        return Err(format!(
-            "no entry could be converted: {}",
-            notes.join("; ")
-        ));
+        return Err(format!("no entry could be converted: {}", notes.join("; ")));
     }
     Ok((
         Converted {
@@ -417,7 +422,10 @@ fn convert_entry(entry: &Node, notes: &mut Vec<String>, label: &str) -> Result<E
     };
     for (key, node) in map {
         if !ENTRY_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
-            notes.push(format!("{label}: unknown key `{key}` (line {}) ignored", node.line));
+            notes.push(format!(
+                "{label}: unknown key `{key}` (line {}) ignored",
+                node.line
+            ));
         }
     }
     let text = |key: &str| -> Result<Option<String>, String> {
@@ -434,9 +442,9 @@ fn convert_entry(entry: &Node, notes: &mut Vec<String>, label: &str) -> Result<E
         match entry.get(key) {
             None => Ok(false),
             Some(n) if n.is_null() => Ok(false),
-            Some(n) => n.as_bool().ok_or_else(|| {
-                format!("`{key}` (line {}) is not `true` or `false`", n.line)
-            }),
+            Some(n) => n
+                .as_bool()
+                .ok_or_else(|| format!("`{key}` (line {}) is not `true` or `false`", n.line)),
         }
     };
     let size = |key: &str| -> Result<Option<u64>, String> {
@@ -455,7 +463,13 @@ fn convert_entry(entry: &Node, notes: &mut Vec<String>, label: &str) -> Result<E
     if path.to_ascii_lowercase().ends_with(".tkape") {
         let target = path.rsplit(['\\', '/']).next().unwrap_or(&path);
         let target = target[..target.len() - ".tkape".len()].to_string();
-        for key in ["FileMask", "Recursive", "MinSize", "MaxSize", "SaveAsFileName"] {
+        for key in [
+            "FileMask",
+            "Recursive",
+            "MinSize",
+            "MaxSize",
+            "SaveAsFileName",
+        ] {
             if entry.get(key).is_some_and(|n| !n.is_null()) {
                 notes.push(format!(
                     "{label}: `{key}` has no meaning on an include of another target; ignored"
@@ -463,7 +477,11 @@ fn convert_entry(entry: &Node, notes: &mut Vec<String>, label: &str) -> Result<E
             }
         }
         return Ok(Entry::Include {
-            name: if name.is_empty() { target.clone() } else { name },
+            name: if name.is_empty() {
+                target.clone()
+            } else {
+                name
+            },
             target,
         });
     }
@@ -633,8 +651,7 @@ fn convert_regex(regex: &str) -> Option<String> {
     let alternatives: Vec<&str> = inner.split('|').collect();
     let plain = |a: &&str| {
         !a.is_empty()
-            && a
-                .chars()
+            && a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     };
     if alternatives.is_empty() || !alternatives.iter().all(plain) {
@@ -678,7 +695,11 @@ mod tests {
             ]
         );
         assert_eq!(c.targets[2].max_file_size, Some(1_048_576));
-        assert!(c.notes.iter().any(|n| n.contains("MinSize: 10")), "{:?}", c.notes);
+        assert!(
+            c.notes.iter().any(|n| n.contains("MinSize: 10")),
+            "{:?}",
+            c.notes
+        );
     }
 
     #[test]
@@ -696,9 +717,15 @@ mod tests {
     fn unknown_variable_and_bad_yaml_are_reasons() {
         let report = one("Targets:\n  -\n    Name: X\n    Path: C:\\%foo%\\\n");
         assert_eq!(report.failed.len(), 1);
-        assert!(report.failed[0].reason.contains("`%foo%`"), "{:?}", report.failed);
+        assert!(
+            report.failed[0].reason.contains("`%foo%`"),
+            "{:?}",
+            report.failed
+        );
         let report = one("Targets: [\n");
-        assert!(report.failed[0].reason.starts_with("not valid YAML: Windows/T.tkape:"));
+        assert!(report.failed[0]
+            .reason
+            .starts_with("not valid YAML: Windows/T.tkape:"));
     }
 
     #[test]
@@ -723,7 +750,11 @@ mod tests {
             .find(|c| c.name == "both")
             .expect("both");
         assert_eq!(both.include, ["a"]);
-        assert!(both.notes[0].contains("`Gone.tkape` dropped"), "{:?}", both.notes);
+        assert!(
+            both.notes[0].contains("`Gone.tkape` dropped"),
+            "{:?}",
+            both.notes
+        );
         assert!(report.converted.iter().any(|c| c.name == "disabled-a"));
     }
 }

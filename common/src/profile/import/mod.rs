@@ -110,7 +110,10 @@ impl ImportReport {
             }
         }
         for f in &self.failed {
-            out.push_str(&format!("FAILED: {} ({}): {}\n", f.name, f.source, f.reason));
+            out.push_str(&format!(
+                "FAILED: {} ({}): {}\n",
+                f.name, f.source, f.reason
+            ));
         }
         if !self.not_convertible.is_empty() {
             let counts: Vec<String> = self
@@ -482,7 +485,10 @@ mod tests {
         );
         assert_eq!(slug("EventLogs-RDP").as_deref(), Some("event-logs-rdp"));
         assert_eq!(slug("!SANS_Triage").as_deref(), Some("sans-triage"));
-        assert_eq!(slug("360SecureBrowser").as_deref(), Some("360-secure-browser"));
+        assert_eq!(
+            slug("360SecureBrowser").as_deref(),
+            Some("360-secure-browser")
+        );
         assert_eq!(slug("$%!").as_deref(), None);
         assert_eq!(slug("Notepad++").as_deref(), Some("notepad-plus-plus"));
     }
@@ -546,7 +552,9 @@ mod tests {
         assert_eq!(failed.len(), 3, "{failed:?}");
         assert_eq!(failed[0], ("A", "include cycle: A -> B -> A"));
         assert_eq!(failed[1], ("B", "include cycle: B -> A -> B"));
-        assert!(failed[2].1.starts_with("nothing left to collect: include of"));
+        assert!(failed[2]
+            .1
+            .starts_with("nothing left to collect: include of"));
         assert_eq!(report.converted.len(), 1);
         assert_eq!(report.converted[0].notes.len(), 2);
         assert!(report.converted[0].include.is_empty());
