@@ -282,7 +282,7 @@ fn kapefiles_hand_picked_targets_take_what_their_files_say() {
         .targets
         .iter()
         .flat_map(|t| &t.paths)
-        .any(|p| p == "/Users/*/AppData/Local/BraveSoftware/Brave-Browser/User Data/Default/Cache/Cache_Data/*"));
+        .any(|p| p == "/Users/*/AppData/Local/BraveSoftware/Brave-Browser/User Data/Default/Cache/Cache_Data/**/*"));
 
     let pdf = find(&report, "disabled-directory-traversal-pdf-documents");
     assert_eq!(
