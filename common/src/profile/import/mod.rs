@@ -232,13 +232,13 @@ pub(crate) fn resolve(
     let n = pending.len();
     let mut dead: Vec<Option<String>> = vec![None; n];
     // Cycles: a definition that can reach itself through includes.
-    for start in 0..n {
+    for (start, slot) in dead.iter_mut().enumerate() {
         if let Some(path) = cycle_through(&pending, start) {
             let names: Vec<&str> = path
                 .iter()
                 .map(|&i| pending[i].converted.original.as_str())
                 .collect();
-            dead[start] = Some(format!("include cycle: {}", names.join(" -> ")));
+            *slot = Some(format!("include cycle: {}", names.join(" -> ")));
         }
     }
     let mut items = pending;
