@@ -49,3 +49,19 @@ fn page_lists_every_glob_of_linux_minimal() {
         }
     }
 }
+
+#[test]
+fn the_example_in_docs_profiles_md_loads() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/profiles.md"
+    ))
+    .expect("docs/profiles.md");
+    let start = doc.find("```toml\n").expect("an example") + "```toml\n".len();
+    let end = start + doc[start..].find("```").expect("closed");
+    let profile = sealbag_common::profile::Profile::from_toml(&doc[start..end], "docs/profiles.md")
+        .unwrap_or_else(|e| panic!("example loads: {e}"));
+    assert_eq!(profile.name, "my-triage");
+    assert_eq!(profile.live.len(), 2);
+    assert_eq!(profile.commands.len(), 1);
+}
