@@ -31,9 +31,10 @@ const WINDOWS_ONLY: &[&str] = &[
     "system volume information",
     "$extend",
 ];
-/// Top-level folders of a Linux root that a Windows volume never has.
+/// Top-level folders of a Linux root that a Windows volume never has
+/// (not `/boot`: Windows system partitions have `/Boot/BCD`).
 const UNIX_ONLY_ON_WINDOWS: &[&str] = &[
-    "proc", "sys", "dev", "etc", "var", "usr", "home", "root", "boot", "run", "opt", "srv",
+    "proc", "sys", "dev", "etc", "var", "usr", "home", "root", "run", "opt", "srv",
 ];
 /// Kernel pseudo file systems that macOS does not have.
 const LINUX_PSEUDO: &[&str] = &["proc", "sys"];

@@ -300,6 +300,12 @@ fn forensicartifacts_convert_with_exact_counts() {
     assert_eq!(report.converted.len() + report.failed.len(), 731);
     assert_eq!(report.converted.len(), 524);
     assert_eq!(report.failed.len(), 207);
+    let with_notes = report
+        .converted
+        .iter()
+        .filter(|c| !c.notes.is_empty())
+        .count();
+    assert_eq!(with_notes, 104);
     let count = |prefix: &str| {
         report
             .failed
