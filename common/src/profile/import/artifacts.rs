@@ -639,3 +639,36 @@ mod tests {
         assert_eq!(report.not_convertible.get("REGISTRY_KEY"), Some(&1));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// Every prefix and many one-byte manglings of a definition file convert
+    /// or fail with a reason; none panics.
+    #[test]
+    fn truncated_and_mangled_definitions_never_panic() {
+        let text = "name: A\ndoc: a\nsources:\n- type: FILE\n  attributes:\n    paths: ['%%users.homedir%%\\x\\**3\\{y}']\n    separator: '\\'\nsupported_os: [Windows, Linux]\n---\nname: G\nsources:\n- type: ARTIFACT_GROUP\n  attributes: {names: [A, G]}\n";
+        for end in 0..=text.len() {
+            let _ = artifacts_from_texts(&[("x.yaml".into(), text[..end].into())]);
+        }
+        for (i, _) in text.char_indices() {
+            for replacement in [":", "-", "[", "{", "'", "%%", "*a", "&a", "---\n"] {
+                let mangled = format!("{}{replacement}{}", &text[..i], &text[i + 1..]);
+                let report = artifacts_from_texts(&[("x.yaml".into(), mangled)]);
+                assert!(report.failed.iter().all(|f| !f.reason.is_empty()));
+            }
+        }
+        // The unmangled text: G includes itself, a cycle.
+        let report = artifacts_from_texts(&[("x.yaml".into(), text.into())]);
+        assert_eq!(report.failed.len(), 1);
+        assert_eq!(report.failed[0].reason, "include cycle: G -> G");
+        assert_eq!(
+            report.converted[0].targets[0].paths,
+            [
+                "/Users/*/x/**/[{]y[}]",
+                "/Documents and Settings/*/x/**/[{]y[}]"
+            ]
+        );
+    }
+}

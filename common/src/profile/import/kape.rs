@@ -758,3 +758,29 @@ mod tests {
         assert!(report.converted.iter().any(|c| c.name == "disabled-a"));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// Every prefix of a target file, and the file with each structural byte
+    /// replaced: converting must return (a profile or a reason), never panic.
+    #[test]
+    fn truncated_and_mangled_targets_never_panic() {
+        let text = "Description: d\nAuthor: a\nTargets:\n    -\n        Name: SAM\n        Category: Registry\n        Path: C:\\Windows\\System32\\config\\\n        FileMask: 'SAM*'\n        Recursive: true\n    -\n        Name: C\n        Path: Other.tkape\n# Documentation\n";
+        let mut outcomes = 0;
+        for end in 0..=text.len() {
+            let report = kape_from_texts(&[("T.tkape".into(), text[..end].into())]);
+            outcomes += report.converted.len() + report.failed.len();
+        }
+        for (i, _) in text.char_indices() {
+            for replacement in [":", "-", "[", "{", "'", "\"", "&a", "*a", "!", "%", "\t"] {
+                let mangled = format!("{}{replacement}{}", &text[..i], &text[i + 1..]);
+                let report = kape_from_texts(&[("T.tkape".into(), mangled)]);
+                outcomes += report.converted.len() + report.failed.len();
+            }
+        }
+        // One outcome per input, whatever the input.
+        assert_eq!(outcomes, text.len() + 1 + text.len() * 11);
+    }
+}
