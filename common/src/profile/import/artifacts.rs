@@ -365,6 +365,10 @@ fn convert_artifact(
             }
         ));
     }
+    if all_os.is_empty() {
+        // A group: the artifact's own systems.
+        all_os = artifact_os.clone();
+    }
     let os = match all_os.as_slice() {
         [one] => match one.as_str() {
             "Windows" => "windows",
@@ -629,6 +633,7 @@ mod tests {
         assert_eq!(report.converted.len(), 2);
         assert_eq!(report.converted[1].name, "g");
         assert_eq!(report.converted[1].include, ["f"]);
+        assert_eq!(report.converted[1].os, "linux");
         assert_eq!(report.converted[0].os, "linux");
         assert_eq!(report.failed.len(), 1);
         assert_eq!(
