@@ -161,7 +161,8 @@ pub(crate) fn close_any_depth(pattern: &[Component], states: &mut [bool]) {
 fn expand_braces(text: &str) -> Result<Vec<String>, String> {
     let chars: Vec<char> = text.chars().collect();
     let Some(open) = find_unescaped(&chars, '{', 0) else {
-        if chars.contains(&'}') {
+        // A `}` inside a class (`[}]`) is a literal, not an unmatched brace.
+        if find_unescaped(&chars, '}', 0).is_some() {
             return Err("`}` without a matching `{`".into());
         }
         return Ok(vec![text.to_string()]);
@@ -266,6 +267,13 @@ mod tests {
         ] {
             assert!(Glob::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn braces_inside_a_class_are_literal() {
+        assert!(m("/a/[{]x[}]", "/a/{x}"));
+        assert!(m("/a/x[}]", "/a/x}"));
+        assert!(!m("/a/x[}]", "/a/x"));
     }
 
     #[test]

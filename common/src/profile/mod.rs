@@ -17,6 +17,9 @@ mod embedded;
 mod schema;
 mod size;
 
+#[cfg(feature = "import")]
+pub mod import;
+
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sealbag_common::archive::{unpack, verify, VerifyReport};
 use sealbag_common::cli::{init_logging, Exit, LogArgs};
+use sealbag_common::profile::import::{import_artifacts, import_kape};
 
 /// The responder's side of sealbag: make keys, verify and unpack sealed
 /// archives, and check collection profiles.
@@ -79,6 +80,38 @@ enum ProfileCommand {
     },
     /// List the embedded profiles.
     List,
+    /// Convert KAPE targets (`.tkape` files, or folders such as a KapeFiles
+    /// `Targets/` tree) into one TOML profile per target.
+    ///
+    /// Prints what was converted, what was approximated (notes) and what
+    /// failed, with the reason. Exit 0 when everything converted, 1 when
+    /// some targets failed, 2 when nothing could be read or written.
+    ImportKape {
+        /// `.tkape` files or folders to walk for them.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Folder to write the profiles into (created; files never overwritten).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// Convert ForensicArtifacts YAML definitions into one TOML profile per artifact.
+    ///
+    /// FILE and PATH sources become globs, ARTIFACT_GROUP becomes includes;
+    /// registry, WMI and command sources are counted as not convertible.
+    ImportArtifacts {
+        /// YAML files or folders to walk for them.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Folder to write the profiles into (created; files never overwritten).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
+    /// Write a Markdown reference page for every embedded profile.
+    Docs {
+        /// Folder to write `<name>.md` into (created; existing pages replaced).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+    },
 }
 
 /// Parses the command line, runs, and maps the outcome to an exit code.
@@ -163,7 +196,12 @@ fn run(command: Command) -> Result<Exit, String> {
                 let mut failed = false;
                 for spec in profiles {
                     match crate::profiles::check(&spec) {
-                        Ok(summary) => println!("{summary}"),
+                        Ok((summary, warnings)) => {
+                            println!("{summary}");
+                            for w in warnings {
+                                eprintln!("warning: {spec}: {w}");
+                            }
+                        }
                         Err(e) => {
                             eprintln!("error: {e}");
                             failed = true;
@@ -178,6 +216,19 @@ fn run(command: Command) -> Result<Exit, String> {
             }
             ProfileCommand::List => {
                 print!("{}", crate::profiles::list_embedded());
+                Ok(Exit::Complete)
+            }
+            ProfileCommand::ImportKape { paths, output } => {
+                let report = import_kape(&paths).map_err(|e| e.to_string())?;
+                crate::import::finish(&report, &output)
+            }
+            ProfileCommand::ImportArtifacts { paths, output } => {
+                let report = import_artifacts(&paths).map_err(|e| e.to_string())?;
+                crate::import::finish(&report, &output)
+            }
+            ProfileCommand::Docs { output } => {
+                let written = crate::docs::write_all(&output)?;
+                eprintln!("{written} pages written into {}", output.display());
                 Ok(Exit::Complete)
             }
         },

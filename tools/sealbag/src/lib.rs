@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+pub mod docs;
+mod import;
 mod keys;
 mod open;
 mod profiles;

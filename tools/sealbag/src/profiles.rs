@@ -1,18 +1,176 @@
 //! `sealbag profile …`: check, show and list collection profiles.
 
-use sealbag_common::profile::{format_size, Profile, EMBEDDED};
+use sealbag_common::profile::{format_size, Profile, TargetOs, EMBEDDED};
 
-/// Loads and validates a profile; returns a one-paragraph summary.
-pub fn check(spec: &str) -> Result<String, String> {
+/// Loads and validates a profile; returns a one-paragraph summary and the
+/// warnings of [`warnings`] (non-fatal).
+pub fn check(spec: &str) -> Result<(String, Vec<String>), String> {
     let profile = Profile::load(spec).map_err(|e| e.to_string())?;
     let globs: usize = profile.targets.iter().map(|t| t.paths.len()).sum();
     let includes = profile.origins.len().saturating_sub(1);
-    Ok(format!(
-        "{spec}: ok: profile `{}` ({:?}), {} targets, {globs} globs, {includes} included profiles",
-        profile.name,
-        profile.os,
-        profile.targets.len()
+    Ok((
+        format!(
+            "{spec}: ok: profile `{}` ({:?}), {} targets, {globs} globs, {includes} included profiles",
+            profile.name,
+            profile.os,
+            profile.targets.len()
+        ),
+        warnings(&profile),
     ))
+}
+
+/// Top-level folders that exist only on Windows volumes.
+const WINDOWS_ONLY: &[&str] = &[
+    "windows",
+    "windows.old",
+    "program files",
+    "program files (x86)",
+    "programdata",
+    "$recycle.bin",
+    "documents and settings",
+    "system volume information",
+    "$extend",
+];
+/// Top-level folders of a Linux root that a Windows volume never has
+/// (not `/boot`: Windows system partitions have `/Boot/BCD`).
+const UNIX_ONLY_ON_WINDOWS: &[&str] = &[
+    "proc", "sys", "dev", "etc", "var", "usr", "home", "root", "run", "opt", "srv",
+];
+/// Kernel pseudo file systems that macOS does not have.
+const LINUX_PSEUDO: &[&str] = &["proc", "sys"];
+/// Top-level folders that exist only on macOS.
+const MACOS_ONLY: &[&str] = &["library", "system", "private", "applications", "volumes"];
+
+/// Why a glob can never match on `os` (`None` when it can).
+fn impossible_on(os: TargetOs, glob: &str) -> Option<String> {
+    let normalised = glob.replace('\\', "/");
+    let first = normalised
+        .split('/')
+        .find(|c| !c.is_empty())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let drive =
+        first.len() == 2 && first.ends_with(':') && first.as_bytes()[0].is_ascii_alphabetic();
+    if drive {
+        return Some(format!(
+            "starts with the drive `{first}`: paths are inside the volume (`/Windows/…`, not `/C:/Windows/…`)"
+        ));
+    }
+    let lower = normalised.to_ascii_lowercase();
+    match os {
+        TargetOs::Any => None,
+        TargetOs::Linux | TargetOs::Macos => {
+            if glob.contains('\\') && !glob.contains('/') {
+                return Some("is written with `\\` only: a Windows path in a Unix profile".into());
+            }
+            if WINDOWS_ONLY.contains(&first.as_str()) || lower.contains("/appdata/") {
+                return Some(format!("names `{first}`, a Windows folder"));
+            }
+            if os == TargetOs::Macos && LINUX_PSEUDO.contains(&first.as_str()) {
+                return Some(format!("names `/{first}`, which macOS does not have"));
+            }
+            if os == TargetOs::Linux && MACOS_ONLY.contains(&first.as_str()) && first != "system" {
+                return Some(format!("names `/{first}`, a macOS folder"));
+            }
+            None
+        }
+        TargetOs::Windows => {
+            if UNIX_ONLY_ON_WINDOWS.contains(&first.as_str()) {
+                return Some(format!(
+                    "names `/{first}`, a Unix folder a Windows volume does not have"
+                ));
+            }
+            if ["library", "private", "applications"].contains(&first.as_str()) {
+                return Some(format!("names `/{first}`, a macOS folder"));
+            }
+            None
+        }
+    }
+}
+
+/// Non-fatal problems of a loaded profile:
+///
+/// - a glob that can never match on the profile's `os` (a drive letter in
+///   any profile; Windows folders or `\\`-only paths in a Linux or macOS
+///   profile; `/proc`, `/etc`, `/home`… in a Windows profile; `/proc`,
+///   `/sys` in a macOS profile; `/Library`, `/private`… in a Linux or
+///   Windows profile);
+/// - the same glob in two targets (compared after `\\` → `/`, and without
+///   case on Windows);
+/// - targets that take nothing (every path also excluded), included
+///   profiles that add nothing, and a profile that collects nothing at all.
+pub fn warnings(profile: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &profile.targets {
+        for g in &t.paths {
+            if let Some(why) = impossible_on(profile.os, g.as_str()) {
+                out.push(format!(
+                    "target `{}`: `{}` can never match on {:?}: it {why}",
+                    t.name,
+                    g.as_str(),
+                    profile.os
+                ));
+            }
+        }
+    }
+    let key = |g: &str| {
+        let n = g.replace('\\', "/");
+        if profile.os == TargetOs::Windows {
+            n.to_lowercase()
+        } else {
+            n
+        }
+    };
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for t in &profile.targets {
+        for g in &t.paths {
+            match seen.get(&key(g.as_str())) {
+                Some(first) if *first != t.name => out.push(format!(
+                    "`{}` is in target `{first}` and again in target `{}`",
+                    g.as_str(),
+                    t.name
+                )),
+                Some(_) => {}
+                None => {
+                    seen.insert(key(g.as_str()), t.name.clone());
+                }
+            }
+        }
+    }
+    for t in &profile.targets {
+        let all_excluded = t.paths.iter().all(|p| {
+            t.exclude
+                .iter()
+                .any(|e| e.as_str() == p.as_str() || e.as_str() == "/**")
+        });
+        if all_excluded {
+            out.push(format!(
+                "target `{}` takes nothing: every path is also excluded",
+                t.name
+            ));
+        }
+    }
+    for origin in profile.origins.iter().skip(1) {
+        let spec = origin
+            .origin
+            .strip_prefix("embedded:")
+            .unwrap_or(&origin.origin);
+        if let Ok(included) = Profile::load(spec) {
+            if included.targets.is_empty()
+                && included.live.is_empty()
+                && included.commands.is_empty()
+            {
+                out.push(format!(
+                    "included profile `{}` ({}) collects nothing",
+                    origin.name, origin.origin
+                ));
+            }
+        }
+    }
+    if profile.targets.is_empty() && profile.live.is_empty() && profile.commands.is_empty() {
+        out.push("the profile collects nothing: no target, live entry or command".into());
+    }
+    out
 }
 
 #[derive(serde::Serialize)]
@@ -126,4 +284,57 @@ pub fn list_embedded() -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warn(text: &str) -> Vec<String> {
+        warnings(&Profile::from_toml(text, "t.toml").expect("valid profile"))
+    }
+
+    #[test]
+    fn impossible_globs_are_flagged_per_os() {
+        let w = warn("name = \"t\"\nos = \"linux\"\n[[target]]\nname = \"a\"\npaths = [\"/C:/Windows/x\", \"\\\\Windows\\\\System32\", \"/etc/passwd\", \"/home/*/AppData/x\"]\n");
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].contains("drive `c:`"), "{w:?}");
+        assert!(w[1].contains("written with `\\` only"), "{w:?}");
+        assert!(w[2].contains("Windows folder"), "{w:?}");
+        let w = warn("name = \"t\"\nos = \"windows\"\n[[target]]\nname = \"a\"\npaths = [\"/proc/*/maps\", \"/Windows/System32/config/SAM\", \"/Library/x\"]\n");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("`/proc`"), "{w:?}");
+        assert!(w[1].contains("macOS folder"), "{w:?}");
+        let w = warn("name = \"t\"\nos = \"macos\"\n[[target]]\nname = \"a\"\npaths = [\"/sys/x\", \"/Library/x\"]\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(warn(
+            "name = \"t\"\n[[target]]\nname = \"a\"\npaths = [\"/proc/x\", \"/Windows/x\"]\n"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn duplicates_and_empty_targets_are_flagged() {
+        let w = warn("name = \"t\"\nos = \"windows\"\n[[target]]\nname = \"a\"\npaths = [\"/Windows/x\"]\n[[target]]\nname = \"b\"\npaths = [\"/windows/X\"]\n[[target]]\nname = \"c\"\npaths = [\"/y\"]\nexclude = [\"/**\"]\n");
+        assert_eq!(
+            w,
+            [
+                "`/windows/X` is in target `a` and again in target `b`",
+                "target `c` takes nothing: every path is also excluded",
+            ]
+        );
+        let w = warn("name = \"t\"\n");
+        assert_eq!(
+            w,
+            ["the profile collects nothing: no target, live entry or command"]
+        );
+    }
+
+    #[test]
+    fn embedded_profiles_have_no_warnings() {
+        for (name, _) in EMBEDDED {
+            let profile = Profile::load(name).expect("embedded");
+            assert_eq!(warnings(&profile), Vec::<String>::new(), "{name}");
+        }
+    }
 }
