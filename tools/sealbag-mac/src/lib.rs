@@ -1,0 +1,23 @@
+//! sealbag's macOS collector.
+//!
+//! `sealbag-mac collect` runs a profile over the live system (`/`), a
+//! mounted or copied tree (`--root DIR`) and writes one sealed archive.
+//! What is macOS-specific is portable and lives here, so it is tested on
+//! any host: the `plist` parser ([`PlistParser`]), the `persistence`
+//! summary ([`PersistenceCollector`]) and the unified-log layout
+//! ([`LogarchiveCollector`]).
+//!
+//! ```
+//! let parsed = sealbag_mac::plist::parse_bytes(b"<plist version=\"1.0\"><true/></plist>")?;
+//! assert_eq!(parsed.value, serde_json::Value::Bool(true));
+//! # Ok::<(), sealbag_mac::plist::PlistError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod cli;
+pub mod host;
+pub mod plist;
+
+pub use cli::{hooks, main, Cli};
+pub use plist::PlistParser;
