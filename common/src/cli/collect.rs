@@ -73,6 +73,8 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         dry_run: args.dry_run,
         stop: stop.clone(),
         hooks: collection.hooks.clone(),
+        // Commands describe the running machine: only run them when it is the source.
+        run_commands: collection.source.info().kind == "live",
     };
     if args.dry_run {
         return dry_run(&profile, collection.source, &options);

@@ -18,6 +18,7 @@ mod walk;
 use std::collections::HashSet;
 
 pub use copy::{CopyOutcome, CopyReader};
+pub use command::{OUTPUT_CAP, PIPE_GRACE};
 pub use generated::{Generated, GeneratedBuffer, DEFAULT_GENERATED_CAP};
 pub use hooks::{Facts, FileParser, Hooks, LiveCollector, LiveContext};
 pub use sink::{Sink, SinkError, StoredEntry};
@@ -43,6 +44,9 @@ pub struct EngineOptions {
     pub stop: StopSignal,
     /// The parsers and live collectors the tool provides.
     pub hooks: Hooks,
+    /// Whether `[[command]]` targets are run. Only when the source is the
+    /// running system: a command says nothing about an image or a copied tree.
+    pub run_commands: bool,
 }
 
 impl Default for EngineOptions {
@@ -54,6 +58,7 @@ impl Default for EngineOptions {
             dry_run: false,
             stop: StopSignal::new(),
             hooks: Hooks::default(),
+            run_commands: false,
         }
     }
 }
