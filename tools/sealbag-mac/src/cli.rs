@@ -62,7 +62,7 @@ const TOOL: collect::Tool = collect::Tool {
 pub fn hooks() -> Hooks {
     Hooks {
         parsers: vec![Arc::new(crate::PlistParser)],
-        live: vec![],
+        live: vec![Arc::new(crate::PersistenceCollector)],
     }
 }
 

@@ -17,7 +17,9 @@
 
 mod cli;
 pub mod host;
+pub mod persistence;
 pub mod plist;
 
 pub use cli::{hooks, main, Cli};
+pub use persistence::PersistenceCollector;
 pub use plist::PlistParser;

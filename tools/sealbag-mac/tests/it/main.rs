@@ -1,5 +1,7 @@
 //! Integration tests of `sealbag-mac`: one binary, one module per concern.
 
+mod fixture;
+mod persistence;
 mod plist_corpus;
 
 use std::path::PathBuf;
