@@ -62,7 +62,10 @@ const TOOL: collect::Tool = collect::Tool {
 pub fn hooks() -> Hooks {
     Hooks {
         parsers: vec![Arc::new(crate::PlistParser)],
-        live: vec![Arc::new(crate::PersistenceCollector)],
+        live: vec![
+            Arc::new(crate::PersistenceCollector),
+            Arc::new(crate::LogarchiveCollector),
+        ],
     }
 }
 

@@ -17,9 +17,11 @@
 
 mod cli;
 pub mod host;
+pub mod logarchive;
 pub mod persistence;
 pub mod plist;
 
 pub use cli::{hooks, main, Cli};
+pub use logarchive::LogarchiveCollector;
 pub use persistence::PersistenceCollector;
 pub use plist::PlistParser;
