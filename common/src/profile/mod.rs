@@ -47,6 +47,7 @@ pub const KNOWN_LIVE_KINDS: &[&str] = &[
     "bodyfile",
     "routes",
     "arp",
+    "logarchive",
 ];
 
 /// Largest profile file read (a profile is a few KiB; anything bigger is a mistake).

@@ -65,6 +65,7 @@ pub fn hooks() -> Hooks {
         live: vec![
             Arc::new(crate::PersistenceCollector),
             Arc::new(crate::LogarchiveCollector),
+            Arc::new(crate::AccountsCollector),
         ],
     }
 }

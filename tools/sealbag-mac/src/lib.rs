@@ -4,7 +4,8 @@
 //! mounted or copied tree (`--root DIR`) and writes one sealed archive.
 //! What is macOS-specific is portable and lives here, so it is tested on
 //! any host: the `plist` parser ([`PlistParser`]), the `persistence`
-//! summary ([`PersistenceCollector`]) and the unified-log layout
+//! summary ([`PersistenceCollector`]), local accounts without password
+//! hashes ([`AccountsCollector`]) and the unified-log layout
 //! ([`LogarchiveCollector`]).
 //!
 //! ```
@@ -15,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 mod cli;
 pub mod host;
 pub mod logarchive;
@@ -22,6 +24,7 @@ pub mod persistence;
 pub mod plist;
 
 pub use cli::{hooks, main, Cli};
+pub use accounts::AccountsCollector;
 pub use logarchive::LogarchiveCollector;
 pub use persistence::PersistenceCollector;
 pub use plist::PlistParser;

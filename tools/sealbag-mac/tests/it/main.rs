@@ -1,15 +1,21 @@
 //! Integration tests of `sealbag-mac`: one binary, one module per concern.
 
+mod e2e;
 mod fixture;
 mod persistence;
 mod plist_corpus;
 
 use std::path::PathBuf;
 
-/// The shared corpus (`../shared/corpus/` beside the workspace), or `None`
-/// after a loud SKIP; under `CI=true` its absence is a failure.
+/// The shared corpus (`../shared/corpus/` beside the workspace, or
+/// `$SEALBAG_CORPUS` for a checkout elsewhere), or `None` after a loud SKIP;
+/// under `CI=true` its absence is a failure.
 pub fn corpus(sub: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus")).join(sub);
+    let base = std::env::var_os("SEALBAG_CORPUS").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus")),
+        PathBuf::from,
+    );
+    let path = base.join(sub);
     if path.exists() {
         return Some(path);
     }
