@@ -331,7 +331,10 @@ fn store(
         "duration_ms".into(),
         (ran.duration.as_millis().min(u128::from(u64::MAX)) as u64).into(),
     );
-    facts.insert("timeout_ms".into(), (command.timeout.as_millis() as u64).into());
+    facts.insert(
+        "timeout_ms".into(),
+        (command.timeout.as_millis() as u64).into(),
+    );
     facts.insert("timed_out".into(), ran.timed_out.into());
     if let Some(status) = ran.status {
         facts.insert("exit_code".into(), status.code().into());
@@ -346,10 +349,8 @@ fn store(
     for (suffix, captured) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
         let name = format!("live/{stem}.{suffix}");
         let mut record = command_record(command, Status::Ok);
-        let mut extra: std::collections::BTreeMap<String, serde_json::Value> = facts
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut extra: std::collections::BTreeMap<String, serde_json::Value> =
+            facts.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         extra.insert("stream".into(), suffix.into());
         extra.insert("bytes_written".into(), captured.total.into());
         let truncated = captured.total > captured.kept;
@@ -491,7 +492,11 @@ argv = ["/bin/sh", "-c", "echo err >&2; exit 3"]
         assert_eq!(loud.extra["exit_code"], 3);
         assert_eq!(loud.extra["stream"], "stderr");
         assert_eq!(loud.extra["timed_out"], false);
-        assert_eq!(loud.status, Status::Ok, "a non-zero exit is evidence, not a failure");
+        assert_eq!(
+            loud.status,
+            Status::Ok,
+            "a non-zero exit is evidence, not a failure"
+        );
     }
 
     #[test]
@@ -501,7 +506,11 @@ argv = ["/bin/sh", "-c", "echo err >&2; exit 3"]
             "name = \"t\"\n[[command]]\nname = \"sleepy\"\nargv = [\"/bin/sleep\", \"30\"]\ntimeout = \"1s\"\n",
             true,
         );
-        assert!(clock.elapsed() < Duration::from_secs(10), "{:?}", clock.elapsed());
+        assert!(
+            clock.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            clock.elapsed()
+        );
         let record = &sink.records[0];
         assert_eq!(record.status, Status::Partial);
         assert_eq!(record.extra["timed_out"], true);
@@ -517,7 +526,11 @@ argv = ["/bin/sh", "-c", "echo err >&2; exit 3"]
 
     #[test]
     fn missing_program_other_os_and_not_live() {
-        let other = if cfg!(target_os = "macos") { "linux" } else { "macos" };
+        let other = if cfg!(target_os = "macos") {
+            "linux"
+        } else {
+            "macos"
+        };
         let toml = format!(
             "name = \"t\"\n[[command]]\nname = \"gone\"\nargv = [\"/nonexistent/prog\"]\n\
              [[command]]\nname = \"elsewhere\"\nargv = [\"/bin/echo\"]\nos = \"{other}\"\n"
@@ -539,11 +552,8 @@ argv = ["/bin/sh", "-c", "echo err >&2; exit 3"]
 
         let sink = run(&toml, false);
         assert!(sink.members.is_empty());
-        assert!(sink
-            .records
-            .iter()
-            .all(|r| r.status == Status::Skipped
-                && r.error.as_deref().unwrap_or("").contains("live system")));
+        assert!(sink.records.iter().all(|r| r.status == Status::Skipped
+            && r.error.as_deref().unwrap_or("").contains("live system")));
     }
 
     #[test]

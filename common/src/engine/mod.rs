@@ -17,8 +17,8 @@ mod walk;
 
 use std::collections::HashSet;
 
-pub use copy::{CopyOutcome, CopyReader};
 pub use command::{OUTPUT_CAP, PIPE_GRACE};
+pub use copy::{CopyOutcome, CopyReader};
 pub use generated::{Generated, GeneratedBuffer, DEFAULT_GENERATED_CAP};
 pub use hooks::{Facts, FileParser, Hooks, LiveCollector, LiveContext};
 pub use sink::{Sink, SinkError, StoredEntry};

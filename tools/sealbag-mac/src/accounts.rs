@@ -51,9 +51,10 @@ pub fn account_line(path: &str, value: &Value) -> Value {
             }
             if key == "passwd" {
                 // Old systems kept a crypt(3) hash here; only a mask is kept.
-                let masked = v
-                    .as_array()
-                    .is_some_and(|a| a.iter().all(|s| s.as_str().is_some_and(|s| s.chars().all(|c| c == '*'))));
+                let masked = v.as_array().is_some_and(|a| {
+                    a.iter()
+                        .all(|s| s.as_str().is_some_and(|s| s.chars().all(|c| c == '*')))
+                });
                 if !masked {
                     removed.push(Value::from(key.clone()));
                     continue;
@@ -99,11 +100,19 @@ impl LiveCollector for AccountsCollector {
         let mut paths = Vec::new();
         let mut errors = Vec::new();
         for pattern in glob.alternatives() {
-            walk(context.source, pattern, case_sensitive, context.stop, &mut |event| match event {
-                WalkEvent::Match(path, meta) if meta.kind == EntryKind::File => paths.push(path),
-                WalkEvent::Match(..) | WalkEvent::Error(_, SourceError::NotFound { .. }) => {}
-                WalkEvent::Error(_, error) => errors.push(error.to_string()),
-            });
+            walk(
+                context.source,
+                pattern,
+                case_sensitive,
+                context.stop,
+                &mut |event| match event {
+                    WalkEvent::Match(path, meta) if meta.kind == EntryKind::File => {
+                        paths.push(path)
+                    }
+                    WalkEvent::Match(..) | WalkEvent::Error(_, SourceError::NotFound { .. }) => {}
+                    WalkEvent::Error(_, error) => errors.push(error.to_string()),
+                },
+            );
         }
         paths.sort();
         let mut out = context.buffer().map_err(|e| e.to_string())?;
@@ -113,9 +122,13 @@ impl LiveCollector for AccountsCollector {
                 .source
                 .open(path, None)
                 .map_err(|e| e.to_string())
-                .and_then(|mut f| crate::plist::read_plist(&mut f.reader).map_err(|e| e.to_string()))
+                .and_then(|mut f| {
+                    crate::plist::read_plist(&mut f.reader).map_err(|e| e.to_string())
+                })
                 .map(|parsed| account_line(&path.display(), &parsed.value))
-                .unwrap_or_else(|error| serde_json::json!({"path": path.display(), "error": error}));
+                .unwrap_or_else(
+                    |error| serde_json::json!({"path": path.display(), "error": error}),
+                );
             serde_json::to_writer(&mut out, &line).map_err(|e| e.to_string())?;
             out.write_all(b"\n").map_err(|e| e.to_string())?;
             users += 1;

@@ -23,8 +23,8 @@ pub mod logarchive;
 pub mod persistence;
 pub mod plist;
 
-pub use cli::{hooks, main, Cli};
 pub use accounts::AccountsCollector;
+pub use cli::{hooks, main, Cli};
 pub use logarchive::LogarchiveCollector;
 pub use persistence::PersistenceCollector;
 pub use plist::PlistParser;

@@ -94,7 +94,8 @@ impl LiveCollector for LogarchiveCollector {
                         WalkEvent::Match(path, meta) if meta.kind == EntryKind::File => {
                             files.push((*folder, path));
                         }
-                        WalkEvent::Match(..) | WalkEvent::Error(_, SourceError::NotFound { .. }) => {}
+                        WalkEvent::Match(..)
+                        | WalkEvent::Error(_, SourceError::NotFound { .. }) => {}
                         WalkEvent::Error(path, error) => {
                             tracing::warn!(%path, %error, "logarchive: cannot list");
                         }
@@ -146,7 +147,12 @@ impl LiveCollector for LogarchiveCollector {
         );
         facts.insert("linked_files".into(), linked.len().into());
         context
-            .add_member(&format!("{BUNDLE}/Info.plist"), &generated, "generated", facts)
+            .add_member(
+                &format!("{BUNDLE}/Info.plist"),
+                &generated,
+                "generated",
+                facts,
+            )
             .map_err(|e| e.to_string())
     }
 }

@@ -104,7 +104,9 @@ impl LiveCollector for PersistenceCollector {
                     serde_json::to_writer(&mut out, line).map_err(|e| e.to_string())?;
                     out.write_all(b"\n").map_err(|e| e.to_string())?;
                 }
-                let counter = facts.entry((*kind).to_string()).or_insert(Value::from(0u64));
+                let counter = facts
+                    .entry((*kind).to_string())
+                    .or_insert(Value::from(0u64));
                 *counter = Value::from(counter.as_u64().unwrap_or(0) + lines.len() as u64);
             }
         }
@@ -181,7 +183,12 @@ fn describe(source: &dyn Source, kind: &str, path: &SourcePath) -> Vec<Value> {
     }
 }
 
-fn plist_lines(source: &dyn Source, kind: &str, mut base: Map<String, Value>, value: &Value) -> Vec<Value> {
+fn plist_lines(
+    source: &dyn Source,
+    kind: &str,
+    mut base: Map<String, Value>,
+    value: &Value,
+) -> Vec<Value> {
     match kind {
         "login_items_launchd" => {
             // `{helper bundle id: app bundle id, "version.<helper>": n}`.
@@ -210,7 +217,12 @@ fn plist_lines(source: &dyn Source, kind: &str, mut base: Map<String, Value>, va
                 let names: Vec<Value> = value
                     .pointer("/SessionItems/CustomListItems")
                     .and_then(Value::as_array)
-                    .map(|items| items.iter().filter_map(|i| i.get("Name").cloned()).collect())
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|i| i.get("Name").cloned())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 base.insert("names".into(), names.into());
             }
@@ -305,7 +317,10 @@ fn collect_urls(value: &Value, urls: &mut Vec<String>) {
 fn scan_urls(bytes: &[u8], urls: &mut Vec<String>) {
     let needle = b"file://";
     let mut start = 0;
-    while let Some(at) = bytes[start..].windows(needle.len()).position(|w| w == needle) {
+    while let Some(at) = bytes[start..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+    {
         let from = start + at;
         let end = bytes[from..]
             .iter()
@@ -406,7 +421,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,7 +437,10 @@ mod tests {
     #[test]
     fn finds_file_urls_in_data() {
         let mut urls = Vec::new();
-        scan_urls(b"\x00\x01file:///Applications/A.app/\x16\x00file:///x y", &mut urls);
+        scan_urls(
+            b"\x00\x01file:///Applications/A.app/\x16\x00file:///x y",
+            &mut urls,
+        );
         assert_eq!(urls, vec!["file:///Applications/A.app/", "file:///x"]);
     }
 }

@@ -176,7 +176,9 @@ where
                 None => return Err(PlistError::Structure("end of a collection never opened")),
             },
             Event::Boolean(b) => Value::Bool(b),
-            Event::Data(data) => Value::String(base64::engine::general_purpose::STANDARD.encode(data)),
+            Event::Data(data) => {
+                Value::String(base64::engine::general_purpose::STANDARD.encode(data))
+            }
             Event::Date(date) => Value::String(format_date(date)),
             Event::Integer(i) => match (i.as_signed(), i.as_unsigned()) {
                 (Some(s), _) => Value::from(s),

@@ -56,7 +56,14 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
 
     let clock = Instant::now();
     let output = run(Command::new(env!("CARGO_BIN_EXE_sealbag-mac"))
-        .args(["collect", "--profile", "macos-triage", "-r", &recipient, "-o"])
+        .args([
+            "collect",
+            "--profile",
+            "macos-triage",
+            "-r",
+            &recipient,
+            "-o",
+        ])
         .arg(&archive)
         .arg("--root")
         .arg(fixture.root()));
@@ -108,9 +115,18 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
     let logs = corpus.join("unifiedlog");
     let mut in_bundle = 0;
     for (from, at) in [
-        ("0000000000000030.tracev3", "Persist/0000000000000030.tracev3"),
-        ("0000000000000f85.tracev3", "Special/0000000000000f85.tracev3"),
-        ("timesync/0000000000000002.timesync", "timesync/0000000000000002.timesync"),
+        (
+            "0000000000000030.tracev3",
+            "Persist/0000000000000030.tracev3",
+        ),
+        (
+            "0000000000000f85.tracev3",
+            "Special/0000000000000f85.tracev3",
+        ),
+        (
+            "timesync/0000000000000002.timesync",
+            "timesync/0000000000000002.timesync",
+        ),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -128,7 +144,10 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
     ) {
         let inside = bundle.join(&at);
         assert!(
-            std::fs::symlink_metadata(&inside).expect("in bundle").file_type().is_symlink(),
+            std::fs::symlink_metadata(&inside)
+                .expect("in bundle")
+                .file_type()
+                .is_symlink(),
             "{at} is a link to the one stored copy"
         );
         assert_eq!(
@@ -157,7 +176,10 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
     let accounts = std::fs::read_to_string(out.join("live/accounts.jsonl")).expect("accounts");
     assert_eq!(accounts.lines().count(), 2);
     assert!(!accounts.contains("ShadowHashData\":["), "hash data leaked");
-    assert!(!accounts.contains("KerberosKeys\":["), "kerberos keys leaked");
+    assert!(
+        !accounts.contains("KerberosKeys\":["),
+        "kerberos keys leaked"
+    );
     let user: Value = serde_json::from_str(
         accounts
             .lines()
@@ -177,7 +199,11 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
         .collect();
     let commands: Vec<&Value> = records
         .iter()
-        .filter(|r| r["path"].as_str().is_some_and(|p| p.starts_with("command:")))
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("command:"))
+        })
         .collect();
     assert_eq!(commands.len(), 6);
     assert!(commands.iter().all(|r| r["status"] == "skipped"));

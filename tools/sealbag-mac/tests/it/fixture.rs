@@ -38,9 +38,18 @@ pub fn build() -> Option<Fixture> {
     let diagnostics = root.join("private/var/db/diagnostics");
     let uuidtext = root.join("private/var/db/uuidtext");
     for (from, to) in [
-        ("0000000000000030.tracev3", "Persist/0000000000000030.tracev3"),
-        ("0000000000000f85.tracev3", "Special/0000000000000f85.tracev3"),
-        ("timesync/0000000000000002.timesync", "timesync/0000000000000002.timesync"),
+        (
+            "0000000000000030.tracev3",
+            "Persist/0000000000000030.tracev3",
+        ),
+        (
+            "0000000000000f85.tracev3",
+            "Special/0000000000000f85.tracev3",
+        ),
+        (
+            "timesync/0000000000000002.timesync",
+            "timesync/0000000000000002.timesync",
+        ),
     ] {
         let dest = diagnostics.join(to);
         std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
@@ -57,8 +66,14 @@ pub fn build() -> Option<Fixture> {
         "usr/lib/cron/tabs/root",
         b"# m h dom mon dow command\n*/5 * * * * /usr/local/bin/beacon --quiet\n\n",
     );
-    write("private/etc/periodic/daily/110.clean-tmps", b"#!/bin/sh\nexit 0\n");
+    write(
+        "private/etc/periodic/daily/110.clean-tmps",
+        b"#!/bin/sh\nexit 0\n",
+    );
     write("private/etc/hosts", b"127.0.0.1 localhost\n");
-    write("private/var/log/system.log", b"Nov 23 12:00:00 mac kernel: hello\n");
+    write(
+        "private/var/log/system.log",
+        b"Nov 23 12:00:00 mac kernel: hello\n",
+    );
     Some(Fixture { dir })
 }

@@ -12,7 +12,12 @@ use std::path::PathBuf;
 /// under `CI=true` its absence is a failure.
 pub fn corpus(sub: &str) -> Option<PathBuf> {
     let base = std::env::var_os("SEALBAG_CORPUS").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpus"
+            ))
+        },
         PathBuf::from,
     );
     let path = base.join(sub);

@@ -32,7 +32,8 @@ impl Sink for Memory {
     fn add_member(&mut self, n: &[u8], _: u64, d: &mut dyn Read) -> Result<(), SinkError> {
         let mut bytes = Vec::new();
         d.read_to_end(&mut bytes)?;
-        self.members.push((String::from_utf8_lossy(n).into_owned(), bytes));
+        self.members
+            .push((String::from_utf8_lossy(n).into_owned(), bytes));
         Ok(())
     }
     fn add_record(&mut self, r: &ManifestRecord) -> Result<(), SinkError> {
@@ -42,7 +43,10 @@ impl Sink for Memory {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[test]
@@ -50,18 +54,21 @@ fn summarises_every_persistence_item_of_the_corpus() {
     let Some(fixture) = crate::fixture::build() else {
         return;
     };
-    let profile = Profile::from_toml(
-        "name = \"p\"\n[[live]]\nkind = \"persistence\"\n",
-        "p.toml",
-    )
-    .expect("profile");
+    let profile = Profile::from_toml("name = \"p\"\n[[live]]\nkind = \"persistence\"\n", "p.toml")
+        .expect("profile");
     let options = EngineOptions {
         hooks: sealbag_mac::hooks(),
         ..EngineOptions::default()
     };
     let mut sink = Memory::default();
-    engine::run(&profile, &FsSource::tree(fixture.root()), &mut sink, &options, &())
-        .expect("run");
+    engine::run(
+        &profile,
+        &FsSource::tree(fixture.root()),
+        &mut sink,
+        &options,
+        &(),
+    )
+    .expect("run");
     let (_, jsonl) = sink
         .members
         .iter()
@@ -78,26 +85,44 @@ fn summarises_every_persistence_item_of_the_corpus() {
     assert_eq!(agent.len(), 1);
     assert_eq!(agent[0]["kind"], "launch_agent");
     assert_eq!(agent[0]["label"], "foo");
-    assert_eq!(agent[0]["sha256"], "fcb0f0140c4351463c5c0826154c9140bd10e8ed21d5f8039f49969851a617f3");
+    assert_eq!(
+        agent[0]["sha256"],
+        "fcb0f0140c4351463c5c0826154c9140bd10e8ed21d5f8039f49969851a617f3"
+    );
     assert_eq!(agent[0]["program_path"], "/usr/bin/true");
-    assert_eq!(agent[0]["program_sha256"], sha256(crate::fixture::TRUE_BYTES));
+    assert_eq!(
+        agent[0]["program_sha256"],
+        sha256(crate::fixture::TRUE_BYTES)
+    );
 
     let user_agent = by_path("/Users/user/Library/LaunchAgents/foo.plist");
     assert_eq!(user_agent[0]["kind"], "user_launch_agent");
-    assert_eq!(user_agent[0]["arguments"], serde_json::json!(["/usr/bin/true"]));
-    assert_eq!(user_agent[0]["program_sha256"], sha256(crate::fixture::TRUE_BYTES));
+    assert_eq!(
+        user_agent[0]["arguments"],
+        serde_json::json!(["/usr/bin/true"])
+    );
+    assert_eq!(
+        user_agent[0]["program_sha256"],
+        sha256(crate::fixture::TRUE_BYTES)
+    );
 
     let daemon = by_path("/Library/LaunchDaemons/com.foobar.test.plist");
     assert_eq!(daemon[0]["label"], "com.foobar.test");
     assert_eq!(daemon[0]["run_at_load"], true);
     assert_eq!(daemon[0]["keep_alive"], true);
     assert_eq!(daemon[0]["program"], "/Test");
-    assert_eq!(daemon[0]["arguments"], serde_json::json!(["--flag", "arg1"]));
+    assert_eq!(
+        daemon[0]["arguments"],
+        serde_json::json!(["--flag", "arg1"])
+    );
     assert_eq!(daemon[0]["program_error"], "/Test: not found");
 
     let login = by_path("/private/var/db/com.apple.xpc.launchd/loginitems.501.plist");
     let labels: Vec<&str> = login.iter().filter_map(|l| l["label"].as_str()).collect();
-    assert_eq!(labels, ["com.csaba.fitzl.shield.ShieldHelper", "com.docker.helper"]);
+    assert_eq!(
+        labels,
+        ["com.csaba.fitzl.shield.ShieldHelper", "com.docker.helper"]
+    );
     assert_eq!(login[1]["app"], "com.docker.docker");
     assert_eq!(login[1]["version"], "45519");
 
@@ -106,11 +131,16 @@ fn summarises_every_persistence_item_of_the_corpus() {
     assert!(legacy[0]["urls"]
         .as_array()
         .expect("urls")
-        .contains(&Value::from("file:///Applications/iTunes.app/Contents/MacOS/iTunesHelper.app/")));
+        .contains(&Value::from(
+            "file:///Applications/iTunes.app/Contents/MacOS/iTunesHelper.app/"
+        )));
 
     let cron = by_path("/usr/lib/cron/tabs/root");
     assert_eq!(cron.len(), 1);
-    assert_eq!(cron[0]["entry"], "*/5 * * * * /usr/local/bin/beacon --quiet");
+    assert_eq!(
+        cron[0]["entry"],
+        "*/5 * * * * /usr/local/bin/beacon --quiet"
+    );
     assert_eq!(cron[0]["line"], 2);
 
     let count = |k: &str| lines.iter().filter(|l| l["kind"] == k).count();

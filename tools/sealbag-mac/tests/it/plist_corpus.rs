@@ -49,7 +49,10 @@ fn same(ours: &Value, truth: &Value, at: &str) -> Result<(), String> {
                 .try_for_each(|(i, (x, y))| same(x, y, &format!("{at}[{i}]")))
         }
         (Value::Number(a), Value::Number(b)) if a.is_f64() || b.is_f64() => {
-            let (x, y) = (a.as_f64().unwrap_or(f64::NAN), b.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                a.as_f64().unwrap_or(f64::NAN),
+                b.as_f64().unwrap_or(f64::NAN),
+            );
             if (x - y).abs() <= 1e-9 * x.abs().max(1.0) {
                 Ok(())
             } else {
@@ -81,7 +84,12 @@ fn check_dir(dir: &Path, expect_parsed: usize) {
             (Err(e), Some(_)) => panic!("{key}: plistlib parses, we fail: {e}"),
         }
     }
-    assert_eq!(parsed, expect_parsed, "plists parsed under {}", dir.display());
+    assert_eq!(
+        parsed,
+        expect_parsed,
+        "plists parsed under {}",
+        dir.display()
+    );
 }
 
 #[test]
