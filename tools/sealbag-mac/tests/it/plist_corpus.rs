@@ -111,3 +111,35 @@ fn malformed_plist_fails_cleanly() {
     let err = parse_bytes(&bytes).expect_err("truncated plist is refused");
     assert!(matches!(err, PlistError::Malformed(_)), "{err}");
 }
+
+/// Throughput figure: `cargo test -p sealbag-mac --release --test it -- --ignored --nocapture plists_per_second`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn plists_per_second() {
+    let Some(tree) = crate::corpus("macos/tree") else {
+        return;
+    };
+    let plists: Vec<Vec<u8>> = crate::files_under(&tree)
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .filter(|b| parse_bytes(b).is_ok())
+        .collect();
+    let bytes: usize = plists.iter().map(Vec::len).sum();
+    let rounds = 400;
+    let clock = std::time::Instant::now();
+    for _ in 0..rounds {
+        for p in &plists {
+            let parsed = parse_bytes(p).expect("parses");
+            let json = serde_json::to_vec(&parsed.value).expect("json");
+            std::hint::black_box(json);
+        }
+    }
+    let secs = clock.elapsed().as_secs_f64();
+    let n = (rounds * plists.len()) as f64;
+    eprintln!(
+        "FIGURE: {:.0} plists/s ({:.1} MB/s) parsing + JSON, {} corpus plists x {rounds}",
+        n / secs,
+        (rounds * bytes) as f64 / secs / 1e6,
+        plists.len()
+    );
+}
