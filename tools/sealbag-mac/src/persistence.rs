@@ -155,6 +155,23 @@ fn describe(source: &dyn Source, kind: &str, path: &SourcePath) -> Vec<Value> {
     let mut base = Map::new();
     base.insert("kind".into(), kind.into());
     base.insert("path".into(), path.display().into());
+    if let Ok(meta) = source.metadata(path) {
+        if meta.kind == EntryKind::Symlink {
+            // Never followed: where it points is the finding.
+            match source.read_link(path) {
+                Ok(target) => {
+                    base.insert(
+                        "link_target".into(),
+                        String::from_utf8_lossy(&target).into_owned().into(),
+                    );
+                }
+                Err(e) => {
+                    base.insert("error".into(), e.to_string().into());
+                }
+            }
+            return vec![Value::Object(base)];
+        }
+    }
     let bytes = match read_capped(source, path, crate::plist::MAX_PLIST_SIZE) {
         Ok((bytes, sha256, size)) => {
             base.insert("sha256".into(), sha256.into());

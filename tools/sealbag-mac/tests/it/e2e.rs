@@ -216,3 +216,33 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
         "028e38156a1c2aaa3c50e1b0c0a6a3d2b5071d4e12b2e4b27b7659c9b1ff54f5"
     );
 }
+
+#[test]
+fn refuses_images_and_a_missing_live_system_clearly() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = work.path().join("disk.img");
+    std::fs::write(&image, [0u8; 4096]).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_sealbag-mac"))
+        .args(["collect", "--no-encrypt", "--image"])
+        .arg(&image)
+        .args(["--volume", "data", "-o"])
+        .arg(work.path().join("x.tar"))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("APFS images are not supported"), "{stderr}");
+    assert!(!work.path().join("x.tar").exists(), "no output on refusal");
+
+    if !cfg!(target_os = "macos") {
+        let output = Command::new(env!("CARGO_BIN_EXE_sealbag-mac"))
+            .args(["collect", "--no-encrypt", "-o"])
+            .arg(work.path().join("y.tar"))
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("this is not a Mac"), "{stderr}");
+        assert!(stderr.contains("--root"), "{stderr}");
+    }
+}

@@ -75,5 +75,11 @@ pub fn build() -> Option<Fixture> {
         "private/var/log/system.log",
         b"Nov 23 12:00:00 mac kernel: hello\n",
     );
+    // A launch daemon that is a link: reported with its target, never followed.
+    std::os::unix::fs::symlink(
+        "/Users/user/Library/LaunchAgents/foo.plist",
+        root.join("Library/LaunchDaemons/linked.plist"),
+    )
+    .expect("symlink");
     Some(Fixture { dir })
 }

@@ -143,13 +143,20 @@ fn summarises_every_persistence_item_of_the_corpus() {
     );
     assert_eq!(cron[0]["line"], 2);
 
+    let linked = by_path("/Library/LaunchDaemons/linked.plist");
+    assert_eq!(
+        linked[0]["link_target"],
+        "/Users/user/Library/LaunchAgents/foo.plist"
+    );
+    assert!(linked[0].get("label").is_none(), "a link is never followed");
+
     let count = |k: &str| lines.iter().filter(|l| l["kind"] == k).count();
     assert_eq!(count("background_items"), 2);
     assert_eq!(count("login_items_sfl"), 1);
     assert_eq!(count("startup_item"), 1);
     assert_eq!(count("emond_rule"), 1);
     assert_eq!(count("periodic"), 1);
-    assert_eq!(lines.len(), 13, "{lines:#?}");
+    assert_eq!(lines.len(), 14, "{lines:#?}");
     assert!(lines.iter().all(|l| l.get("error").is_none()), "{lines:#?}");
 
     let record = sink
