@@ -172,6 +172,15 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
     assert_eq!(parsed["Label"], "com.foobar.test");
     assert_eq!(parsed["StartCalendarInterval"][1]["Hour"], 13);
 
+    // A damaged plist is stored raw, whole, and its parse error recorded.
+    assert_eq!(
+        std::fs::read(out.join("files/Library/LaunchAgents/truncated.plist")).expect("stored"),
+        std::fs::read(corpus.join("malformed/truncated.plist")).expect("corpus")
+    );
+    assert!(!out
+        .join("parsed/Library/LaunchAgents/truncated.plist.json")
+        .exists());
+
     // Accounts: attributes yes, hashes no.
     let accounts = std::fs::read_to_string(out.join("live/accounts.jsonl")).expect("accounts");
     assert_eq!(accounts.lines().count(), 2);
@@ -211,6 +220,22 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
         .iter()
         .find(|r| r["path"] == "/Library/Application Support/com.apple.TCC/TCC.db")
         .expect("tcc record");
+    let damaged = records
+        .iter()
+        .find(|r| r["path"] == "/Library/LaunchAgents/truncated.plist")
+        .expect("damaged plist record");
+    assert_eq!(damaged["status"], "ok", "{damaged}");
+    assert!(
+        damaged["parsed_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a valid property list")),
+        "{damaged}"
+    );
+    let parsed_ok = records
+        .iter()
+        .find(|r| r["path"] == "/Library/LaunchDaemons/com.foobar.test.plist")
+        .expect("daemon record");
+    assert_eq!(parsed_ok["parsed"]["plist_format"], "text");
     assert_eq!(
         tcc["sha256"],
         "028e38156a1c2aaa3c50e1b0c0a6a3d2b5071d4e12b2e4b27b7659c9b1ff54f5"

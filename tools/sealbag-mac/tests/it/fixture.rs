@@ -75,6 +75,13 @@ pub fn build() -> Option<Fixture> {
         "private/var/log/system.log",
         b"Nov 23 12:00:00 mac kernel: hello\n",
     );
+    // A damaged launch agent: collected raw, its parse error recorded.
+    let malformed = crate::corpus("macos/malformed")?;
+    std::fs::copy(
+        malformed.join("truncated.plist"),
+        root.join("Library/LaunchAgents/truncated.plist"),
+    )
+    .expect("copy");
     // A launch daemon that is a link: reported with its target, never followed.
     std::os::unix::fs::symlink(
         "/Users/user/Library/LaunchAgents/foo.plist",

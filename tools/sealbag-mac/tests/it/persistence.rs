@@ -156,8 +156,23 @@ fn summarises_every_persistence_item_of_the_corpus() {
     assert_eq!(count("startup_item"), 1);
     assert_eq!(count("emond_rule"), 1);
     assert_eq!(count("periodic"), 1);
-    assert_eq!(lines.len(), 14, "{lines:#?}");
-    assert!(lines.iter().all(|l| l.get("error").is_none()), "{lines:#?}");
+    assert_eq!(lines.len(), 15, "{lines:#?}");
+    let damaged = by_path("/Library/LaunchAgents/truncated.plist");
+    assert!(
+        damaged[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("plist: not a valid property list")),
+        "{damaged:?}"
+    );
+    assert_eq!(
+        damaged[0]["sha256"],
+        "9646969651b013880d2b148bb0634df20543209b68cd0589a304943780f80276"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.get("error").is_some()).count(),
+        1,
+        "{lines:#?}"
+    );
 
     let record = sink
         .records
@@ -165,5 +180,5 @@ fn summarises_every_persistence_item_of_the_corpus() {
         .find(|r| r.path == "live/persistence.jsonl")
         .expect("record");
     assert_eq!(record.sha256.as_deref(), Some(sha256(jsonl).as_str()));
-    assert_eq!(record.extra["launch_agent"], 1);
+    assert_eq!(record.extra["launch_agent"], 2);
 }
