@@ -318,6 +318,62 @@ mod tests {
         assert!(matches!(err, PlistError::TooDeep), "{err}");
     }
 
+    /// A binary plist of `levels` arrays, each holding the next one twice
+    /// (or once, for a plain chain), ending in a one-letter string.
+    fn bplist_dag(levels: usize, fan_out: usize) -> Vec<u8> {
+        assert!(levels < 200 && fan_out < 15);
+        let mut out = b"bplist00".to_vec();
+        let mut offsets = Vec::new();
+        for i in 0..levels {
+            offsets.push(out.len());
+            out.push(0xA0 | fan_out as u8);
+            out.extend(std::iter::repeat_n((i + 1) as u8, fan_out));
+        }
+        offsets.push(out.len());
+        out.extend_from_slice(&[0x51, b'x']);
+        let table = out.len();
+        for o in &offsets {
+            out.extend_from_slice(&(*o as u16).to_be_bytes());
+        }
+        out.extend_from_slice(&[0; 6]);
+        out.extend_from_slice(&[2, 1]);
+        out.extend_from_slice(&(offsets.len() as u64).to_be_bytes());
+        out.extend_from_slice(&0u64.to_be_bytes());
+        out.extend_from_slice(&(table as u64).to_be_bytes());
+        out
+    }
+
+    #[test]
+    fn binary_dags_cannot_expand_without_bound() {
+        let small = parse_bytes(&bplist_dag(3, 2)).expect("small DAG parses");
+        assert_eq!(
+            small.value,
+            serde_json::json!([[["x", "x"], ["x", "x"]], [["x", "x"], ["x", "x"]]])
+        );
+        assert_eq!(small.format, PlistFormat::Binary);
+        // 2^60 leaves from a 200-byte file: refused after MAX_OBJECTS events.
+        let err = parse_bytes(&bplist_dag(60, 2)).expect_err("bomb refused");
+        assert!(matches!(err, PlistError::TooBig), "{err}");
+        // A legal chain 150 deep (under MAX_DEPTH) parses: 150 arrays + their ends + the leaf.
+        let chain = parse_bytes(&bplist_dag(150, 1)).expect("deep chain parses");
+        assert_eq!(chain.objects, 301);
+    }
+
+    #[test]
+    fn damaged_bytes_never_panic() {
+        let base = bplist_dag(5, 2);
+        for cut in 0..base.len() {
+            let _ = parse_bytes(&base[..cut]);
+        }
+        for at in 0..base.len() {
+            for value in [0x00, 0x0f, 0x5f, 0xa5, 0xd3, 0xff] {
+                let mut bytes = base.clone();
+                bytes[at] = value;
+                let _ = parse_bytes(&bytes);
+            }
+        }
+    }
+
     #[test]
     fn refuses_garbage_and_truncation() {
         assert!(parse_bytes(b"bplist00\x01\x02").is_err());
