@@ -74,6 +74,8 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         stop: stop.clone(),
         hooks: collection.hooks.clone(),
         own_files: Vec::new(),
+        // Commands describe the running machine: only run them when it is the source.
+        run_commands: collection.source.info().kind == "live",
     };
     if args.dry_run {
         return dry_run(&profile, collection.source, &options);

@@ -129,6 +129,33 @@ impl LiveContext<'_> {
         Ok(())
     }
 
+    /// Stores a symbolic link `name` → `target` (e.g. a `.logarchive` entry
+    /// pointing at the copy of the file under `files/`, so a layout costs no
+    /// second copy of the data) and records it in the manifest.
+    pub fn add_link(&mut self, name: &str, target: &[u8], facts: Facts) -> Result<(), SinkError> {
+        let mut metadata = crate::source::Metadata::new(EntryKind::Symlink, 0);
+        metadata.times.modified = Some(Timestamp::now());
+        metadata.mode = Some(0o777);
+        let entry = super::sink::StoredEntry {
+            archive_path: name.as_bytes(),
+            size: 0,
+            metadata: &metadata,
+        };
+        self.sink.add_symlink(&entry, target)?;
+        let path = SourcePath::parse(name.as_bytes()).unwrap_or_else(SourcePath::root);
+        let mut record =
+            ManifestRecord::new(&path, &self.target_name, EntryKind::Symlink, Status::Ok);
+        record.path = name.to_string();
+        record.set_archive_path(name.as_bytes());
+        record.size = Some(0);
+        record.link_target = Some(String::from_utf8_lossy(target).into_owned());
+        record.method = Some("generated-link".into());
+        record.times.modified = metadata.times.modified;
+        record.extra = facts;
+        self.records.push(record);
+        Ok(())
+    }
+
     /// Records a problem of this live target without failing the run.
     pub fn record_error(&mut self, what: &str, error: String) {
         let mut record = ManifestRecord::new(

@@ -17,6 +17,7 @@ mod walk;
 
 use std::collections::HashSet;
 
+pub use command::{OUTPUT_CAP, PIPE_GRACE};
 pub use copy::{CopyOutcome, CopyReader};
 pub use generated::{Generated, GeneratedBuffer, DEFAULT_GENERATED_CAP};
 pub use hooks::{Facts, FileParser, Hooks, LiveCollector, LiveContext};
@@ -46,6 +47,9 @@ pub struct EngineOptions {
     /// Paths never collected: the collector's own output and reserve, when
     /// they lie inside the source.
     pub own_files: Vec<SourcePath>,
+    /// Whether `[[command]]` targets are run. Only when the source is the
+    /// running system: a command says nothing about an image or a copied tree.
+    pub run_commands: bool,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +62,7 @@ impl Default for EngineOptions {
             stop: StopSignal::new(),
             hooks: Hooks::default(),
             own_files: Vec::new(),
+            run_commands: false,
         }
     }
 }

@@ -50,6 +50,7 @@ pub const KNOWN_LIVE_KINDS: &[&str] = &[
     "bodyfile",
     "routes",
     "arp",
+    "logarchive",
 ];
 
 /// Largest profile file read (a profile is a few KiB; anything bigger is a mistake).

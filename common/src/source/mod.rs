@@ -162,6 +162,15 @@ pub struct SourceInfo {
     pub case_sensitive: bool,
 }
 
+/// Appended to a refusal on macOS, where TCC refuses protected files
+/// (Mail, Safari, TCC.db…) even to root unless the binary, or the terminal
+/// that runs it, has Full Disk Access.
+const PERMISSION_HINT: &str = if cfg!(target_os = "macos") {
+    " (needs Full Disk Access, or root)"
+} else {
+    ""
+};
+
 /// Why a source could not answer for a path.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -172,8 +181,9 @@ pub enum SourceError {
         /// The path asked for.
         path: SourcePath,
     },
-    /// The operating system refused access.
-    #[error("{path}: permission denied")]
+    /// The operating system refused access. On macOS the message says what
+    /// is usually missing: TCC refuses even root without Full Disk Access.
+    #[error("{path}: permission denied{}", PERMISSION_HINT)]
     PermissionDenied {
         /// The path asked for.
         path: SourcePath,

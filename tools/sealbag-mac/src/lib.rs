@@ -1,0 +1,32 @@
+//! sealbag's macOS collector.
+//!
+//! `sealbag-mac collect` runs a profile over the live system (`/`) or a
+//! mounted or copied tree (`--root DIR`) and writes one sealed archive.
+//! `--image` (APFS) is refused with a clear error rather than risk a wrong
+//! tree: see docs/macos-apfs.md.
+//! What is macOS-specific is portable and lives here, so it is tested on
+//! any host: the `plist` parser ([`PlistParser`]), the `persistence`
+//! summary ([`PersistenceCollector`]), local accounts without password
+//! hashes ([`AccountsCollector`]) and the unified-log layout
+//! ([`LogarchiveCollector`]).
+//!
+//! ```
+//! let parsed = sealbag_mac::plist::parse_bytes(b"<plist version=\"1.0\"><true/></plist>")?;
+//! assert_eq!(parsed.value, serde_json::Value::Bool(true));
+//! # Ok::<(), sealbag_mac::plist::PlistError>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+mod cli;
+pub mod host;
+pub mod logarchive;
+pub mod persistence;
+pub mod plist;
+
+pub use accounts::AccountsCollector;
+pub use cli::{hooks, main, Cli};
+pub use logarchive::LogarchiveCollector;
+pub use persistence::PersistenceCollector;
+pub use plist::PlistParser;
