@@ -49,15 +49,20 @@ pub fn walk_source(
     stop: &StopSignal,
     visit: &mut dyn FnMut(&SourcePath, &Metadata),
 ) -> Result<WalkStats, String> {
-    let meta = source.metadata(root).map_err(|e| e.to_string())?;
-    let device = meta.device;
+    let device = source.metadata(root).map_err(|e| e.to_string())?.device;
     let mut stats = WalkStats::default();
-    let mut stack = vec![(root.clone(), meta, 0usize)];
-    while let Some((path, meta, depth)) = stack.pop() {
+    // Children are stacked as names only and statted when popped, so a huge
+    // directory costs a path per entry, not a path and its metadata.
+    let mut stack = vec![(root.clone(), 0usize)];
+    while let Some((path, depth)) = stack.pop() {
         if stop.is_set() || stats.entries >= max_entries {
             stats.truncated |= stats.entries >= max_entries;
             break;
         }
+        let Ok(meta) = source.metadata(&path) else {
+            stats.errors += 1;
+            continue;
+        };
         stats.entries += 1;
         visit(&path, &meta);
         if meta.kind != EntryKind::Directory {
@@ -77,13 +82,7 @@ pub fn walk_source(
         };
         // Reverse order on the stack so entries come out sorted.
         entries.sort_by(|a, b| b.name.cmp(&a.name));
-        for entry in entries {
-            let child = path.join(&entry.name);
-            match source.metadata(&child) {
-                Ok(m) => stack.push((child, m, depth + 1)),
-                Err(_) => stats.errors += 1,
-            }
-        }
+        stack.extend(entries.into_iter().map(|e| (path.join(&e.name), depth + 1)));
     }
     Ok(stats)
 }

@@ -1,4 +1,4 @@
-//! `network`: sockets from `/proc/net/{tcp,tcp6,udp,udp6}` with their owning
+//! `network`: sockets from `/proc/net/{tcp,tcp6,udp,udp6,raw,raw6}` with their owning
 //! processes, found by matching `socket:[INODE]` links under `/proc/*/fd`.
 //!
 //! The tables describe the collector's network namespace (normally the
@@ -23,7 +23,7 @@ const MAX_OWNERS: usize = 32;
 /// One row of a `/proc/net` socket table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Socket {
-    /// `tcp`, `tcp6`, `udp`, `udp6`.
+    /// `tcp`, `tcp6`, `udp`, `udp6`, `raw`, `raw6` (raw sockets: ICMP tools, sniffers, backdoors).
     pub proto: &'static str,
     /// Local address.
     pub local: (String, u16),
@@ -161,7 +161,7 @@ impl LiveCollector for NetworkCollector {
         let table_read_at = read_at();
         let mut sockets = Vec::new();
         let mut facts = Facts::new();
-        for proto in ["tcp", "tcp6", "udp", "udp6"] {
+        for proto in ["tcp", "tcp6", "udp", "udp6", "raw", "raw6"] {
             let path = self.proc_root.join("net").join(proto);
             match read_host_text(&path, TABLE_CAP) {
                 Ok(text) => {
