@@ -354,4 +354,111 @@ mod tests {
         assert_eq!(start_time(1_700_000_000, 12_345), 1_700_000_123);
         assert_eq!(start_time(i64::MAX, u64::MAX), i64::MAX);
     }
+
+    /// A sink that only counts the lines of the `live/` members.
+    struct CountingSink {
+        lines: u64,
+        bytes: u64,
+        pids: Vec<u64>,
+    }
+
+    impl sealbag_common::engine::Sink for CountingSink {
+        fn add_file(
+            &mut self,
+            _: &sealbag_common::engine::StoredEntry<'_>,
+            _: &mut dyn Read,
+        ) -> Result<(), sealbag_common::engine::SinkError> {
+            Ok(())
+        }
+        fn add_symlink(
+            &mut self,
+            _: &sealbag_common::engine::StoredEntry<'_>,
+            _: &[u8],
+        ) -> Result<(), sealbag_common::engine::SinkError> {
+            Ok(())
+        }
+        fn add_member(
+            &mut self,
+            _: &[u8],
+            size: u64,
+            data: &mut dyn Read,
+        ) -> Result<(), sealbag_common::engine::SinkError> {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(data).lines() {
+                let line = line.expect("utf-8 line");
+                let value: serde_json::Value = serde_json::from_str(&line).expect("json");
+                self.pids.push(value["pid"].as_u64().expect("pid"));
+                self.lines += 1;
+            }
+            self.bytes = size;
+            Ok(())
+        }
+        fn add_record(
+            &mut self,
+            _: &sealbag_common::archive::ManifestRecord,
+        ) -> Result<(), sealbag_common::engine::SinkError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn many_fake_processes_stream_through() {
+        fake_proc_run(2_000);
+    }
+
+    /// The brief's scale; slow where /tmp is a disk (100k files created).
+    #[test]
+    #[ignore = "slow (about a minute): cargo test -p sealbag-linux -- --ignored"]
+    fn fifty_thousand_processes_stream_through() {
+        fake_proc_run(50_000);
+    }
+
+    /// Runs the collector through the engine over a fake `/proc` of `n`
+    /// processes and checks every one comes out, in order, as JSON.
+    fn fake_proc_run(n: u32) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let proc_root = dir.path().to_path_buf();
+        std::fs::write(proc_root.join("stat"), "cpu 1\nbtime 1700000000\n").expect("stat");
+        for pid in 1..=n {
+            let d = proc_root.join(pid.to_string());
+            std::fs::create_dir(&d).expect("pid dir");
+            let stat = format!(
+                "{pid} (p {pid}) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {pid}00 4096 1 0\n"
+            );
+            std::fs::write(d.join("stat"), stat).expect("stat");
+            std::fs::write(d.join("cmdline"), format!("/bin/p\0{pid}\0")).expect("cmdline");
+        }
+        // A process that vanished: a directory without `stat`.
+        std::fs::create_dir(proc_root.join(format!("{}", n + 1))).expect("vanished");
+        std::fs::create_dir(proc_root.join("self")).expect("non-numeric");
+
+        let profile = sealbag_common::profile::Profile::from_toml(
+            "name = \"t\"\n[[live]]\nkind = \"processes\"\n",
+            "t.toml",
+        )
+        .expect("profile");
+        let options = sealbag_common::engine::EngineOptions {
+            hooks: sealbag_common::engine::Hooks {
+                live: vec![std::sync::Arc::new(ProcessCollector { proc_root })],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut sink = CountingSink {
+            lines: 0,
+            bytes: 0,
+            pids: Vec::new(),
+        };
+        sealbag_common::engine::run(
+            &profile,
+            &sealbag_common::FsSource::live(),
+            &mut sink,
+            &options,
+            &(),
+        )
+        .expect("run");
+        assert_eq!(sink.lines, u64::from(n));
+        assert_eq!(sink.pids, (1..=u64::from(n)).collect::<Vec<_>>());
+        assert!(sink.bytes > u64::from(n) * 300, "{} bytes", sink.bytes);
+    }
 }
