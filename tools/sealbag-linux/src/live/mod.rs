@@ -36,7 +36,9 @@ pub use kernel::{
     parse_mountinfo, parse_route, ArpCollector, ModulesCollector, MountsCollector, RoutesCollector,
     SystemCollector,
 };
-pub use network::{decode_addr, parse_proc_net, NetworkCollector, Socket};
+pub use network::{
+    decode_addr, parse_packet, parse_proc_net, NetworkCollector, PacketSocket, Socket,
+};
 pub use process::{parse_cmdline, parse_stat, parse_status_ids, ProcessCollector, Stat};
 pub use utmp::{
     parse_lastlog_record, parse_utmp_record, Utmp, UtmpCollector, LASTLOG_SIZE, UTMP_SIZE,
@@ -188,4 +190,69 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic noise (a 64-bit LCG), with bytes biased towards the
+    /// separators the parsers split on so they reach deep code paths.
+    fn noise(seed: u64, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let b = (x >> 33) as u8;
+                match b % 8 {
+                    0 => b' ',
+                    1 => b':',
+                    2 => b'\n',
+                    3 => b"0123456789ABCDEF"[(b >> 4) as usize],
+                    4 => b'\0',
+                    5 => b"()-/\\|"[(b as usize) % 6],
+                    _ => b,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parsers_survive_garbage() {
+        for seed in 0..300u64 {
+            let bytes = noise(seed, (seed as usize * 37) % 4096);
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = parse_stat(&text);
+            let _ = parse_status_ids(&text);
+            let _ = parse_cmdline(&bytes);
+            let _ = parse_proc_net(&text, "tcp");
+            let _ = parse_packet(&text);
+            let _ = decode_addr(&text);
+            let _ = parse_mountinfo(&text);
+            let _ = parse_modules(&text);
+            let _ = parse_route(&text);
+            let _ = parse_ipv6_route(&text);
+            let _ = parse_arp(&text);
+            let _ = parse_fib_trie_local(&text);
+            let _ = parse_if_inet6(&text);
+            let _ = parse_passwd(&text);
+            let _ = parse_group(&text);
+            let _ = parse_shadow(&text);
+            let _ = parse_dpkg_status(&text);
+            for chunk in bytes.chunks(UTMP_SIZE) {
+                let _ = parse_utmp_record(chunk);
+            }
+            for chunk in bytes.chunks(LASTLOG_SIZE) {
+                let _ = parse_lastlog_record(chunk);
+            }
+        }
+    }
+
+    #[test]
+    fn hex_is_lowercase_pairs() {
+        assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+        assert_eq!(hex(&[]), "");
+    }
 }

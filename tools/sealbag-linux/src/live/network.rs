@@ -1,4 +1,4 @@
-//! `network`: sockets from `/proc/net/{tcp,tcp6,udp,udp6,raw,raw6}` with their owning
+//! `network`: sockets from `/proc/net/{tcp,tcp6,udp,udp6,raw,raw6,packet}` with their owning
 //! processes, found by matching `socket:[INODE]` links under `/proc/*/fd`.
 //!
 //! The tables describe the collector's network namespace (normally the
@@ -126,6 +126,52 @@ pub fn parse_proc_net(text: &str, proto: &'static str) -> (Vec<Socket>, usize) {
     (sockets, bad)
 }
 
+/// One row of `/proc/net/packet`: an `AF_PACKET` socket, what sniffers
+/// and some backdoors (BPFDoor) open to see every frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketSocket {
+    /// `SOCK_RAW` (3) or `SOCK_DGRAM` (2), by name.
+    pub kind: &'static str,
+    /// Ethertype listened to (`0x0003` is `ETH_P_ALL`: every frame).
+    pub ethertype: u16,
+    /// Interface index (0: all interfaces).
+    pub ifindex: i64,
+    /// Owner uid.
+    pub uid: u32,
+    /// Socket inode.
+    pub inode: u64,
+}
+
+/// Parses `/proc/net/packet`; returns the sockets and the rows skipped.
+pub fn parse_packet(text: &str) -> (Vec<PacketSocket>, usize) {
+    let mut out = Vec::new();
+    let mut bad = 0;
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let parsed = (|| {
+            if f.len() < 9 || out.len() >= MAX_SOCKETS {
+                return None;
+            }
+            Some(PacketSocket {
+                kind: match f[2] {
+                    "3" => "SOCK_RAW",
+                    "2" => "SOCK_DGRAM",
+                    _ => "OTHER",
+                },
+                ethertype: u16::from_str_radix(f[3], 16).ok()?,
+                ifindex: f[4].parse().ok()?,
+                uid: f[7].parse().ok()?,
+                inode: f[8].parse().ok()?,
+            })
+        })();
+        match parsed {
+            Some(p) => out.push(p),
+            None => bad += 1,
+        }
+    }
+    (out, bad)
+}
+
 /// The inode of a `socket:[INODE]` link target.
 fn socket_inode(target: &[u8]) -> Option<u64> {
     std::str::from_utf8(target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?)
@@ -179,11 +225,29 @@ impl LiveCollector for NetworkCollector {
                 }
             }
         }
+        let packet_path = self.proc_root.join("net/packet");
+        let packets = match read_host_text(&packet_path, TABLE_CAP) {
+            Ok(text) => {
+                let (rows, bad) = parse_packet(&text);
+                if bad > 0 {
+                    facts.insert("packet_bad_rows".into(), bad.into());
+                }
+                rows
+            }
+            Err(e) => {
+                facts.insert(
+                    "packet_error".into(),
+                    format!("{}: {e}", packet_path.display()).into(),
+                );
+                Vec::new()
+            }
+        };
         // Owners: only inodes that are in the tables are remembered, so the
         // map is bounded by the number of sockets, not of descriptors.
         let wanted: HashSet<u64> = sockets
             .iter()
             .map(|s| s.inode)
+            .chain(packets.iter().map(|p| p.inode))
             .filter(|i| *i != 0)
             .collect();
         let mut owners: HashMap<u64, Vec<(u32, String)>> = HashMap::new();
@@ -234,6 +298,22 @@ impl LiveCollector for NetworkCollector {
                 "remote_port": s.remote.1,
                 "uid": s.uid,
                 "inode": s.inode,
+                "pid": owner.and_then(|o| o.first()).map(|o| o.0),
+                "comm": owner.and_then(|o| o.first()).map(|o| &o.1),
+                "pids": owner.map(|o| o.iter().map(|p| p.0).collect::<Vec<_>>()),
+            }))?;
+        }
+        for p in &packets {
+            let owner = owners.get(&p.inode);
+            out.write(&json!({
+                "read_at": table_read_at,
+                "proto": "packet",
+                "type": p.kind,
+                "ethertype": format!("0x{:04x}", p.ethertype),
+                "all_frames": p.ethertype == 0x0003,
+                "ifindex": p.ifindex,
+                "uid": p.uid,
+                "inode": p.inode,
                 "pid": owner.and_then(|o| o.first()).map(|o| o.0),
                 "comm": owner.and_then(|o| o.first()).map(|o| &o.1),
                 "pids": owner.map(|o| o.iter().map(|p| p.0).collect::<Vec<_>>()),
@@ -316,6 +396,30 @@ mod tests {
             .expect("listener in /proc/net/tcp");
         assert_eq!(found.state, "LISTEN");
         assert_ne!(found.inode, 0);
+    }
+
+    #[test]
+    fn packet_sockets() {
+        let text = "sk       RefCnt Type Proto  Iface R Rmem   User   Inode\n\
+                    ffff9a0c4b7e0800 3      3    0003   0     1 0      0      31337\n\
+                    ffff9a0c4b7e1000 3      2    88cc   2     1 0      101    4242\n\
+                    ffff truncated\n";
+        let (rows, bad) = parse_packet(text);
+        assert_eq!(bad, 1);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].kind, "SOCK_RAW");
+        assert_eq!(rows[0].ethertype, 3);
+        assert_eq!(rows[0].inode, 31337);
+        assert_eq!(rows[1].kind, "SOCK_DGRAM");
+        assert_eq!(rows[1].ethertype, 0x88cc);
+        assert_eq!(rows[1].uid, 101);
+        if let Ok(text) = std::fs::read_to_string("/proc/net/packet") {
+            assert_eq!(
+                parse_packet(&text).1,
+                0,
+                "this machine's table parses whole"
+            );
+        }
     }
 
     #[test]
