@@ -48,8 +48,8 @@ pub fn walk_source(
     max_entries: u64,
     stop: &StopSignal,
     visit: &mut dyn FnMut(&SourcePath, &Metadata),
-) -> Result<WalkStats, String> {
-    let device = source.metadata(root).map_err(|e| e.to_string())?.device;
+) -> Result<WalkStats, sealbag_common::source::SourceError> {
+    let device = source.metadata(root)?.device;
     let mut stats = WalkStats::default();
     // Children are stacked as names only and statted when popped, so a huge
     // directory costs a path per entry, not a path and its metadata.
@@ -269,7 +269,7 @@ impl LiveCollector for BodyfileCollector {
                     );
                 }
                 Err(e) => {
-                    facts.insert(root, e.into());
+                    facts.insert(root, e.to_string().into());
                 }
             }
         }

@@ -189,7 +189,7 @@ impl LiveCollector for PackagesCollector {
                     }
                     facts.insert(path.into(), "parsed".into());
                 }
-                Err(e) if e.ends_with("not found") => {}
+                Err(super::ReadError::NotFound) => {}
                 Err(e) => {
                     facts.insert(path.into(), e.into());
                 }
@@ -272,7 +272,7 @@ impl LiveCollector for UsersCollector {
                         out.write(&s)?;
                     }
                 }
-                Err(e) => context.record_error("/etc/shadow", e),
+                Err(e) => context.record_error("/etc/shadow", format!("/etc/shadow: {e}")),
             }
             facts.insert("requested_by".into(), "--include-shadow".into());
             out.finish(context, "live/shadow.jsonl", "files", facts)?;
@@ -521,7 +521,7 @@ impl LiveCollector for PersistenceCollector {
                 },
             );
             if let Err(e) = result {
-                if !e.ends_with("not found") {
+                if !matches!(e, sealbag_common::source::SourceError::NotFound { .. }) {
                     errors += 1;
                     tracing::debug!(%e, "persistence walk");
                 }

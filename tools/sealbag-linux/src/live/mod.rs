@@ -111,10 +111,53 @@ pub(crate) fn read_host_text(path: &Path, cap: u64) -> std::io::Result<String> {
     read_host(path, cap).map(|d| String::from_utf8_lossy(&d).into_owned())
 }
 
+/// Why a file could not be read through the source: absent (often normal:
+/// not every system has every file) or an error worth recording.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// Nothing at that path.
+    NotFound,
+    /// Anything else, with the path.
+    Other(String),
+}
+
+impl From<String> for ReadError {
+    fn from(e: String) -> Self {
+        ReadError::Other(e)
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::NotFound => f.write_str("not found"),
+            ReadError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<ReadError> for serde_json::Value {
+    fn from(e: ReadError) -> Self {
+        e.to_string().into()
+    }
+}
+
+/// Opens a file through the source, telling absence from failure.
+pub(crate) fn open_source<'a>(
+    source: &'a dyn Source,
+    path: &str,
+) -> Result<sealbag_common::source::OpenedFile<'a>, ReadError> {
+    let sp = SourcePath::parse(path.as_bytes())
+        .ok_or_else(|| ReadError::Other(format!("{path}: not an absolute path")))?;
+    source.open(&sp, None).map_err(|e| match e {
+        sealbag_common::source::SourceError::NotFound { .. } => ReadError::NotFound,
+        e => ReadError::Other(e.to_string()),
+    })
+}
+
 /// Reads at most `cap` bytes of a file through the source.
-pub(crate) fn read_source(source: &dyn Source, path: &str, cap: u64) -> Result<Vec<u8>, String> {
-    let sp = SourcePath::parse(path.as_bytes()).ok_or_else(|| format!("{path}: bad path"))?;
-    let opened = source.open(&sp, None).map_err(|e| e.to_string())?;
+pub(crate) fn read_source(source: &dyn Source, path: &str, cap: u64) -> Result<Vec<u8>, ReadError> {
+    let opened = open_source(source, path)?;
     let mut data = Vec::new();
     opened
         .reader

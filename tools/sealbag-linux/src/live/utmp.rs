@@ -132,9 +132,8 @@ fn stream_utmp(
     path: &str,
     out: &mut Jsonl,
     skip_empty: bool,
-) -> Result<(u64, usize), String> {
-    let sp = SourcePath::parse(path.as_bytes()).ok_or_else(|| format!("{path}: bad path"))?;
-    let mut opened = context.source.open(&sp, None).map_err(|e| e.to_string())?;
+) -> Result<(u64, usize), super::ReadError> {
+    let mut opened = super::open_source(context.source, path)?;
     let read_at = read_at();
     let mut record = [0u8; UTMP_SIZE];
     let mut index = 0u64;
@@ -148,7 +147,12 @@ fn stream_utmp(
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("{path}: offset {}: {e}", index * UTMP_SIZE as u64)),
+                Err(e) => {
+                    return Err(super::ReadError::Other(format!(
+                        "{path}: offset {}: {e}",
+                        index * UTMP_SIZE as u64
+                    )))
+                }
             }
         }
         if filled < UTMP_SIZE {
@@ -156,7 +160,8 @@ fn stream_utmp(
         }
         if let Some(u) = parse_utmp_record(&record) {
             if !(skip_empty && u.kind == "EMPTY") {
-                out.write(&utmp_json(&u, path, index, &read_at))?;
+                out.write(&utmp_json(&u, path, index, &read_at))
+                    .map_err(super::ReadError::Other)?;
             }
         }
         index += 1;
@@ -185,7 +190,7 @@ impl UtmpCollector {
                         }
                         break;
                     }
-                    Err(e) if e.ends_with("not found") => continue,
+                    Err(super::ReadError::NotFound) => continue,
                     Err(e) => {
                         facts.insert(format!("{path} error"), e.into());
                         break;
