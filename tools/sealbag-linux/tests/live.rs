@@ -112,6 +112,27 @@ fn live_processes_and_sockets_reach_the_archive() {
     drop(listener);
 }
 
+/// A glibc x86_64 `struct utmp` (384 bytes), built here independently of the parser.
+fn utmp(
+    kind: i16,
+    pid: i32,
+    line: &str,
+    user: &str,
+    host: &str,
+    secs: u32,
+    v4: [u8; 4],
+) -> Vec<u8> {
+    let mut b = vec![0u8; 384];
+    b[0..2].copy_from_slice(&kind.to_le_bytes());
+    b[4..8].copy_from_slice(&pid.to_le_bytes());
+    b[8..8 + line.len()].copy_from_slice(line.as_bytes());
+    b[44..44 + user.len()].copy_from_slice(user.as_bytes());
+    b[76..76 + host.len()].copy_from_slice(host.as_bytes());
+    b[340..344].copy_from_slice(&secs.to_le_bytes());
+    b[348..352].copy_from_slice(&v4);
+    b
+}
+
 #[test]
 fn a_tree_skips_kernel_kinds_and_parses_its_own_files() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -128,11 +149,32 @@ fn a_tree_skips_kernel_kinds_and_parses_its_own_files() {
         "root:$6$salt$hash:19700:0:99999:7:::\nmallory:!:19700:0:99999:7:::\n",
     )
     .expect("shadow");
+    std::fs::create_dir_all(root.join("var/log")).expect("var/log");
+    let mut wtmp = utmp(
+        7,
+        999,
+        "pts/0",
+        "mallory",
+        "203.0.113.9",
+        1_700_000_000,
+        [203, 0, 113, 9],
+    );
+    wtmp.extend(utmp(8, 999, "pts/0", "", "", 1_700_000_600, [0; 4]));
+    wtmp.extend([0xAB; 100]); // a torn final record
+    std::fs::write(root.join("var/log/wtmp"), &wtmp).expect("wtmp");
+    // lastlog: 292-byte records indexed by uid; only mallory (4242) has one.
+    let mut lastlog = vec![0u8; 4243 * 292];
+    let at = 4242 * 292;
+    lastlog[at..at + 4].copy_from_slice(&1_700_000_000u32.to_le_bytes());
+    lastlog[at + 4..at + 9].copy_from_slice(b"pts/0");
+    lastlog[at + 36..at + 47].copy_from_slice(b"203.0.113.9");
+    std::fs::write(root.join("var/log/lastlog"), &lastlog).expect("lastlog");
     let cron = "* * * * * root /tmp/.x/miner\n";
     std::fs::write(root.join("etc/cron.d/evil"), cron).expect("cron");
     let profile = "name = \"test-tree\"\nos = \"linux\"\n\
         [[live]]\nkind = \"processes\"\n[[live]]\nkind = \"users\"\n\
-        [[live]]\nkind = \"persistence\"\n[[live]]\nkind = \"bodyfile\"\npaths = [\"/etc\"]\n";
+        [[live]]\nkind = \"persistence\"\n[[live]]\nkind = \"bodyfile\"\npaths = [\"/etc\"]\n\
+        [[live]]\nkind = \"logins\"\n";
     let root_arg = root.to_str().expect("utf-8 temp path");
     let code = collect_and_unpack(
         dir.path(),
@@ -179,6 +221,22 @@ fn a_tree_skips_kernel_kinds_and_parses_its_own_files() {
         evil["lines"],
         serde_json::json!(["* * * * * root /tmp/.x/miner"])
     );
+
+    let logins = jsonl(&x.join("live/logins.jsonl"));
+    assert_eq!(logins.len(), 3, "{logins:?}");
+    assert_eq!(logins[0]["type"], "USER_PROCESS");
+    assert_eq!(logins[0]["user"], "mallory");
+    assert_eq!(logins[0]["addr"], "203.0.113.9");
+    assert_eq!(logins[0]["time"], "2023-11-14T22:13:20.000000000Z");
+    assert_eq!(logins[1]["type"], "DEAD_PROCESS");
+    assert_eq!(logins[2]["type"], "LASTLOG");
+    assert_eq!(logins[2]["uid"], 4242);
+    assert_eq!(logins[2]["host"], "203.0.113.9");
+    let record = manifest
+        .iter()
+        .find(|r| r["path"] == "live/logins.jsonl")
+        .expect("logins in the manifest");
+    assert_eq!(record["/var/log/wtmp partial_tail_bytes"], 100);
 
     let body = std::fs::read_to_string(x.join("live/bodyfile.txt")).expect("bodyfile");
     let names: Vec<&str> = body
