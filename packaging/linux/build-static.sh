@@ -22,9 +22,13 @@ if ! command -v musl-gcc >/dev/null 2>&1; then
     exit 2
 fi
 
-# zstd-sys compiles C: point cc-rs at musl-gcc for this target; static CRT.
+# zstd-sys compiles C: point cc-rs at musl-gcc for this target. Static CRT,
+# and a non-PIE executable: Rust's musl default is static-pie, which keeps a
+# dynamic section (for self-relocation) although it loads no library;
+# `relocation-model=static` gives a plain static executable with none.
 export CC_x86_64_unknown_linux_musl=musl-gcc
-export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static"
+export CFLAGS_x86_64_unknown_linux_musl="-fno-pie"
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 cargo build --release --locked -p sealbag-linux --target "$TARGET"
 
 out="${CARGO_TARGET_DIR:-target}/$TARGET/release/sealbag-linux"
