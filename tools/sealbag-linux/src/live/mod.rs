@@ -37,7 +37,8 @@ pub use kernel::{
     SystemCollector,
 };
 pub use network::{
-    decode_addr, parse_packet, parse_proc_net, NetworkCollector, PacketSocket, Socket,
+    decode_addr, parse_packet, parse_proc_net, parse_unix, NetworkCollector, PacketSocket, Socket,
+    UnixSocket,
 };
 pub use process::{parse_cmdline, parse_stat, parse_status_ids, ProcessCollector, Stat};
 pub use utmp::{
@@ -272,6 +273,7 @@ mod tests {
             let _ = parse_cmdline(&bytes);
             let _ = parse_proc_net(&text, "tcp");
             let _ = parse_packet(&text);
+            let _ = parse_unix(&text);
             let _ = decode_addr(&text);
             let _ = parse_mountinfo(&text);
             let _ = parse_modules(&text);

@@ -1,4 +1,4 @@
-//! `network`: sockets from `/proc/net/{tcp,tcp6,udp,udp6,raw,raw6,packet}` with their owning
+//! `network`: sockets from `/proc/net/{tcp,tcp6,udp,udp6,raw,raw6,packet,unix}` with their owning
 //! processes, found by matching `socket:[INODE]` links under `/proc/*/fd`.
 //!
 //! The tables describe the collector's network namespace (normally the
@@ -172,6 +172,62 @@ pub fn parse_packet(text: &str) -> (Vec<PacketSocket>, usize) {
     (out, bad)
 }
 
+/// One row of `/proc/net/unix`: a Unix domain socket (named, abstract
+/// `@name`, or unnamed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixSocket {
+    /// `STREAM`, `DGRAM`, `SEQPACKET` or the number.
+    pub kind: String,
+    /// `UNCONNECTED`, `CONNECTING`, `CONNECTED`, `DISCONNECTING`.
+    pub state: &'static str,
+    /// Whether it accepts connections (`__SO_ACCEPTCON` flag).
+    pub listening: bool,
+    /// Socket inode.
+    pub inode: u64,
+    /// Bound path (runs of spaces in it collapse to one), if any.
+    pub path: Option<String>,
+}
+
+/// Parses `/proc/net/unix`; returns the sockets and the rows skipped.
+pub fn parse_unix(text: &str) -> (Vec<UnixSocket>, usize) {
+    let mut out = Vec::new();
+    let mut bad = 0;
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let parsed = (|| {
+            if f.len() < 7 || out.len() >= MAX_SOCKETS {
+                return None;
+            }
+            let flags = u32::from_str_radix(f[3], 16).ok()?;
+            let kind = match u16::from_str_radix(f[4], 16).ok()? {
+                1 => "STREAM".to_string(),
+                2 => "DGRAM".to_string(),
+                5 => "SEQPACKET".to_string(),
+                n => n.to_string(),
+            };
+            let state = match u8::from_str_radix(f[5], 16).ok()? {
+                1 => "UNCONNECTED",
+                2 => "CONNECTING",
+                3 => "CONNECTED",
+                4 => "DISCONNECTING",
+                _ => "UNKNOWN",
+            };
+            Some(UnixSocket {
+                kind,
+                state,
+                listening: flags & 0x0001_0000 != 0,
+                inode: f[6].parse().ok()?,
+                path: (f.len() > 7).then(|| f[7..].join(" ")),
+            })
+        })();
+        match parsed {
+            Some(u) => out.push(u),
+            None => bad += 1,
+        }
+    }
+    (out, bad)
+}
+
 /// The inode of a `socket:[INODE]` link target.
 fn socket_inode(target: &[u8]) -> Option<u64> {
     std::str::from_utf8(target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?)
@@ -242,12 +298,30 @@ impl LiveCollector for NetworkCollector {
                 Vec::new()
             }
         };
+        let unix_path = self.proc_root.join("net/unix");
+        let unix = match read_host_text(&unix_path, TABLE_CAP) {
+            Ok(text) => {
+                let (rows, bad) = parse_unix(&text);
+                if bad > 0 {
+                    facts.insert("unix_bad_rows".into(), bad.into());
+                }
+                rows
+            }
+            Err(e) => {
+                facts.insert(
+                    "unix_error".into(),
+                    format!("{}: {e}", unix_path.display()).into(),
+                );
+                Vec::new()
+            }
+        };
         // Owners: only inodes that are in the tables are remembered, so the
         // map is bounded by the number of sockets, not of descriptors.
         let wanted: HashSet<u64> = sockets
             .iter()
             .map(|s| s.inode)
             .chain(packets.iter().map(|p| p.inode))
+            .chain(unix.iter().map(|u| u.inode))
             .filter(|i| *i != 0)
             .collect();
         let mut owners: HashMap<u64, Vec<(u32, String)>> = HashMap::new();
@@ -314,6 +388,21 @@ impl LiveCollector for NetworkCollector {
                 "ifindex": p.ifindex,
                 "uid": p.uid,
                 "inode": p.inode,
+                "pid": owner.and_then(|o| o.first()).map(|o| o.0),
+                "comm": owner.and_then(|o| o.first()).map(|o| &o.1),
+                "pids": owner.map(|o| o.iter().map(|p| p.0).collect::<Vec<_>>()),
+            }))?;
+        }
+        for u in &unix {
+            let owner = owners.get(&u.inode);
+            out.write(&json!({
+                "read_at": table_read_at,
+                "proto": "unix",
+                "type": u.kind,
+                "state": u.state,
+                "listening": u.listening,
+                "path": u.path,
+                "inode": u.inode,
                 "pid": owner.and_then(|o| o.first()).map(|o| o.0),
                 "comm": owner.and_then(|o| o.first()).map(|o| &o.1),
                 "pids": owner.map(|o| o.iter().map(|p| p.0).collect::<Vec<_>>()),
@@ -420,6 +509,48 @@ mod tests {
                 "this machine's table parses whole"
             );
         }
+    }
+
+    #[test]
+    fn unix_sockets() {
+        let text = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000036e18f27: 00000002 00000000 00010000 0001 01 160112 /run/my app.sock\n\
+            000000008f2d642d: 00000003 00000000 00000000 0002 03 160868\n\
+            00000000efcd99d1: 00000003 00000000 00000000 0005 03 99 @abstract\n\
+            deadbeef: zz\n";
+        let (rows, bad) = parse_unix(text);
+        assert_eq!(bad, 1);
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].listening);
+        assert_eq!(rows[0].kind, "STREAM");
+        assert_eq!(rows[0].state, "UNCONNECTED");
+        assert_eq!(rows[0].path.as_deref(), Some("/run/my app.sock"));
+        assert_eq!(rows[1].path, None);
+        assert_eq!(rows[1].kind, "DGRAM");
+        assert_eq!(rows[1].state, "CONNECTED");
+        assert_eq!(rows[2].kind, "SEQPACKET");
+        assert_eq!(rows[2].path.as_deref(), Some("@abstract"));
+        let listener = std::os::unix::net::UnixListener::bind(
+            std::env::temp_dir().join(format!("sealbag-unix-test-{}", std::process::id())),
+        )
+        .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let path = addr
+            .as_pathname()
+            .expect("path")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string("/proc/net/unix").expect("procfs");
+        let (rows, bad) = parse_unix(&text);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(bad, 0);
+        let found = rows
+            .iter()
+            .find(|r| r.path.as_deref() == Some(path.as_str()));
+        assert!(
+            found.is_some_and(|r| r.listening),
+            "{path} listed as listening"
+        );
     }
 
     #[test]
