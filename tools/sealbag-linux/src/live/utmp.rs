@@ -190,7 +190,15 @@ impl UtmpCollector {
                         }
                         break;
                     }
-                    Err(super::ReadError::NotFound) => continue,
+                    Err(super::ReadError::NotFound) => {
+                        if Some(path) == alternatives.last() {
+                            facts.insert(
+                                alternatives.join(" | "),
+                                "not found (nothing to parse)".into(),
+                            );
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         facts.insert(format!("{path} error"), e.into());
                         break;
