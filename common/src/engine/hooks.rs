@@ -156,6 +156,21 @@ impl LiveContext<'_> {
         Ok(())
     }
 
+    /// Records that this live target (or part of it) cannot be read from
+    /// this source (a kernel-only kind on an image), without making the run
+    /// an error: the manifest says `skipped` and why.
+    pub fn record_skipped(&mut self, what: &str, reason: String) {
+        let mut record = ManifestRecord::new(
+            &SourcePath::root(),
+            &self.target_name,
+            EntryKind::Other,
+            Status::Skipped,
+        );
+        record.path = what.to_string();
+        record.error = Some(reason);
+        self.records.push(record);
+    }
+
     /// Records a problem of this live target without failing the run.
     pub fn record_error(&mut self, what: &str, error: String) {
         let mut record = ManifestRecord::new(

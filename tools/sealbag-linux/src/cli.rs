@@ -35,6 +35,11 @@ enum Command {
         /// Collect from this directory as if it were `/` (a mounted image, a copied tree).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+        /// Also read `/etc/shadow` (password hashes) for the `users` live kind,
+        /// into `live/shadow.jsonl`. Off by default: hashes are secrets the
+        /// responder must ask for. No embedded profile collects shadow otherwise.
+        #[arg(long)]
+        include_shadow: bool,
     },
     /// List the embedded profiles.
     Profiles,
@@ -63,7 +68,11 @@ pub fn main() -> ExitCode {
             }
             Exit::Complete.into()
         }
-        Command::Collect { args, root } => {
+        Command::Collect {
+            args,
+            root,
+            include_shadow,
+        } => {
             let source = match &root {
                 Some(root) => {
                     if !root.is_dir() {
@@ -83,7 +92,10 @@ pub fn main() -> ExitCode {
                 archive_prefix: b"files/".to_vec(),
                 host: crate::host::facts(),
                 log,
-                hooks: Default::default(),
+                hooks: sealbag_common::engine::Hooks {
+                    live: crate::live::collectors(include_shadow),
+                    ..Default::default()
+                },
             };
             collect::run_collect(&args, collection).into()
         }

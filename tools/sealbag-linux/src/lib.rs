@@ -8,5 +8,6 @@
 
 mod cli;
 pub mod host;
+pub mod live;
 
 pub use cli::{main, Cli};

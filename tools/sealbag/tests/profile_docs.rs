@@ -62,6 +62,17 @@ fn the_example_in_docs_profiles_md_loads() {
     let profile = sealbag_common::profile::Profile::from_toml(&doc[start..end], "docs/profiles.md")
         .unwrap_or_else(|e| panic!("example loads: {e}"));
     assert_eq!(profile.name, "my-triage");
-    assert_eq!(profile.live.len(), 2);
+    // Its own `bodyfile` entry, plus whatever the included profile brings
+    // (which already reads `processes`, so that one is taken once).
+    let included = sealbag_common::profile::Profile::load("linux-minimal").expect("embedded");
+    let own_new = ["etc timeline"]
+        .iter()
+        .filter(|name| !included.live.iter().any(|l| l.name == **name))
+        .count();
+    assert_eq!(profile.live.len(), included.live.len() + own_new);
+    assert!(profile
+        .live
+        .iter()
+        .any(|l| l.name == "etc timeline" && l.kind == "bodyfile"));
     assert_eq!(profile.commands.len(), 1);
 }
