@@ -19,10 +19,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
         let stem = path.file_stem().expect("a name").to_string_lossy();
         let absolute = path.canonicalize().expect("readable profile");
-        writeln!(out, "    ({stem:?}, include_str!({:?})),", absolute.display().to_string())
-            .expect("string write");
+        writeln!(
+            out,
+            "    ({stem:?}, include_str!({:?})),",
+            absolute.display().to_string()
+        )
+        .expect("string write");
     }
     out.push_str("];\n");
-    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("embedded_profiles.rs");
+    let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"))
+        .join("embedded_profiles.rs");
     std::fs::write(dest, out).expect("write OUT_DIR");
 }

@@ -7,14 +7,20 @@
 //! and the bytes of a file or of one of its named streams.
 
 mod fs;
+mod partition;
 mod path;
+mod sector;
 mod time;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek};
 
 pub use fs::FsSource;
+pub use partition::{
+    read_partitions, Partition, PartitionError, PartitionType, Window, GPT_MICROSOFT_BASIC_DATA,
+};
 pub use path::SourcePath;
+pub use sector::SectorReader;
 pub use time::Timestamp;
 
 /// What kind of thing a directory entry is, as the source reports it.

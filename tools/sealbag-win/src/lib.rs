@@ -1,0 +1,1 @@
+//! sealbag's Windows collector.
