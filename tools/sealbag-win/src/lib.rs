@@ -16,6 +16,9 @@
 
 #![forbid(unsafe_code)]
 
+mod image;
 mod ntfs;
+
+pub use image::{open_image, ImageReader, ImageVolume};
 
 pub use ntfs::{from_wtf8, lznt1_decompress, to_wtf8, volume_facts, NtfsOpenError, NtfsSource};
