@@ -16,9 +16,11 @@
 
 #![forbid(unsafe_code)]
 
+mod evtx_parse;
 mod image;
 mod ntfs;
 
+pub use evtx_parse::{event_id, parse_evtx, EvtxCounts, EvtxFileParser};
 pub use image::{open_image, ImageReader, ImageVolume};
 
 pub use ntfs::{from_wtf8, lznt1_decompress, to_wtf8, volume_facts, NtfsOpenError, NtfsSource};
