@@ -73,7 +73,9 @@ pub fn parse_evtx(
         );
         counts.first = Some(counts.first.map_or(ts, |f| f.min(ts)));
         counts.last = Some(counts.last.map_or(ts, |l| l.max(ts)));
-        if !event_ids.is_empty() && !event_id(&record.data).is_some_and(|id| event_ids.contains(&id)) {
+        if !event_ids.is_empty()
+            && !event_id(&record.data).is_some_and(|id| event_ids.contains(&id))
+        {
             continue;
         }
         if since.is_some_and(|s| ts < s) {
@@ -109,7 +111,10 @@ impl FileParser for EvtxFileParser {
     ) -> Result<Facts, String> {
         let since = target.since.map(|d| {
             let now = Timestamp::now();
-            Timestamp::new(now.secs.saturating_sub(d.as_secs() as i64), i64::from(now.nanos))
+            Timestamp::new(
+                now.secs.saturating_sub(d.as_secs() as i64),
+                i64::from(now.nanos),
+            )
         });
         let mut errors = Vec::new();
         let counts = parse_evtx(data, &target.event_ids, since, out, &mut errors)?;

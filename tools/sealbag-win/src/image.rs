@@ -45,7 +45,10 @@ pub fn open_image(path: &Path, partition: Option<u32>) -> Result<ImageVolume, St
         let partitions = read_partitions(&mut file)
             .map_err(|e| format!("{}: partition table: {e}", path.display()))?
             .ok_or_else(|| {
-                format!("{}: neither an NTFS volume nor a partitioned disk", path.display())
+                format!(
+                    "{}: neither an NTFS volume nor a partitioned disk",
+                    path.display()
+                )
             })?;
         let ntfs: Vec<&Partition> = partitions
             .iter()

@@ -16,9 +16,15 @@
 
 #![forbid(unsafe_code)]
 
+mod cli;
 mod evtx_parse;
+pub mod host;
 mod image;
+#[cfg(windows)]
+mod live;
 mod ntfs;
+
+pub use cli::{archive_prefix, hooks, main, Cli};
 
 pub use evtx_parse::{event_id, parse_evtx, EvtxCounts, EvtxFileParser};
 pub use image::{open_image, ImageReader, ImageVolume};

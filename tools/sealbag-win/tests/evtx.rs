@@ -32,7 +32,9 @@ fn chunk_header_count(bytes: &[u8]) -> (u64, u64) {
     let header_chunks = u16::from_le_bytes([bytes[42], bytes[43]]) as usize;
     for i in 0..header_chunks.max((bytes.len() - 4096) / 65536) {
         let at = 4096 + i * 65536;
-        let Some(chunk) = bytes.get(at..at + 65536) else { break };
+        let Some(chunk) = bytes.get(at..at + 65536) else {
+            break;
+        };
         if &chunk[..8] != b"ElfChnk\0" {
             if chunk.iter().any(|b| *b != 0) {
                 bad += 1;
@@ -63,8 +65,9 @@ fn every_corpus_log_parses_with_expected_counts() {
         let (announced, bad_chunks) = chunk_header_count(&bytes);
         let mut out = Vec::new();
         let mut errors = Vec::new();
-        let counts = sealbag_win::parse_evtx(&mut Cursor::new(bytes), &[], None, &mut out, &mut errors)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let counts =
+            sealbag_win::parse_evtx(&mut Cursor::new(bytes), &[], None, &mut out, &mut errors)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let lines = out.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
         eprintln!(
             "{}: {} records ({} announced by chunk headers, {} bad chunks), {} bad, first {:?} last {:?}",
@@ -98,8 +101,14 @@ fn event_id_filter_keeps_only_listed_ids() {
     let Some(dir) = corpus() else { return };
     let bytes = std::fs::read(dir.join("security.evtx")).expect("read");
     let mut out = Vec::new();
-    let counts = sealbag_win::parse_evtx(&mut Cursor::new(bytes), &[4624], None, &mut out, &mut Vec::new())
-        .expect("parse");
+    let counts = sealbag_win::parse_evtx(
+        &mut Cursor::new(bytes),
+        &[4624],
+        None,
+        &mut out,
+        &mut Vec::new(),
+    )
+    .expect("parse");
     assert!(counts.written > 0 && counts.written < counts.records);
     for line in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let value: serde_json::Value = serde_json::from_slice(line).expect("json");

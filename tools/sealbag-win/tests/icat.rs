@@ -70,7 +70,9 @@ fn compare_image(image: &Path, offset_sectors: u64) -> usize {
     let text = String::from_utf8(fls.stdout).expect("utf8");
     let mut by_path: HashMap<String, Vec<String>> = HashMap::new();
     for line in text.lines() {
-        let Some((head, path)) = line.split_once(":\t") else { continue };
+        let Some((head, path)) = line.split_once(":\t") else {
+            continue;
+        };
         let mut fields = head.split_whitespace();
         let kind = fields.next().unwrap_or("");
         let addr = fields.next().unwrap_or("");
@@ -78,10 +80,14 @@ fn compare_image(image: &Path, offset_sectors: u64) -> usize {
             continue;
         }
         // Only $DATA (type 128); `$BadClus:$Bad` is as large as the volume.
-        if addr.split('-').nth(1) != Some("128") || path == "$BadClus:$Bad" || path.contains("/.:") {
+        if addr.split('-').nth(1) != Some("128") || path == "$BadClus:$Bad" || path.contains("/.:")
+        {
             continue;
         }
-        by_path.entry(path.to_string()).or_default().push(addr.to_string());
+        by_path
+            .entry(path.to_string())
+            .or_default()
+            .push(addr.to_string());
     }
     let mut compared = 0;
     for (path, addrs) in by_path {
@@ -141,7 +147,10 @@ fn corpus_images_match_icat() {
                 .source
                 .metadata(&SourcePath::parse(b"/1.TXT").expect("path"))
                 .expect("case-insensitive lookup");
-            assert_eq!(meta.extra.get("ntfs_compressed"), Some(&serde_json::Value::Bool(true)));
+            assert_eq!(
+                meta.extra.get("ntfs_compressed"),
+                Some(&serde_json::Value::Bool(true))
+            );
             assert_eq!(meta.extra.get("mft_record"), Some(&serde_json::json!(39)));
         }
         if name == "grr-ntfs-ads-mbr" {
@@ -158,7 +167,15 @@ fn corpus_images_match_icat() {
                 .into_iter()
                 .map(|e| e.name)
                 .collect();
-            assert_eq!(names, vec![b"a.txt:ads.txt".to_vec(), b"a.txt".to_vec(), b"dir:ads.txt".to_vec(), b"dir".to_vec()]);
+            assert_eq!(
+                names,
+                vec![
+                    b"a.txt:ads.txt".to_vec(),
+                    b"a.txt".to_vec(),
+                    b"dir:ads.txt".to_vec(),
+                    b"dir".to_vec()
+                ]
+            );
         }
         eprintln!("{name}: {compared} files and streams equal to icat");
         assert_eq!(compared, at_least, "{name}: only {compared} compared");

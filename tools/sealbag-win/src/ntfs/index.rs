@@ -34,7 +34,12 @@ pub fn parse_file_name(b: &[u8]) -> Option<FileName> {
         .collect();
     Some(FileName {
         parent: u64_at(b, 0)? & 0xFFFF_FFFF_FFFF,
-        times: [u64_at(b, 8)?, u64_at(b, 16)?, u64_at(b, 24)?, u64_at(b, 32)?],
+        times: [
+            u64_at(b, 8)?,
+            u64_at(b, 16)?,
+            u64_at(b, 24)?,
+            u64_at(b, 32)?,
+        ],
         flags: u32_at(b, 56)?,
         namespace: *b.get(65)?,
         name,
@@ -75,9 +80,12 @@ pub fn parse_node(node: &[u8], out: &mut Vec<IndexEntry>, what: &str) -> Result<
         let key = node
             .get(at + 16..at + 16 + key_length)
             .filter(|_| 16 + key_length <= length)
-            .ok_or_else(|| format!("{what}: index key at node offset {at:#x} overflows its entry"))?;
-        let file_name = parse_file_name(key)
-            .ok_or_else(|| format!("{what}: index key at node offset {at:#x} is not a file name"))?;
+            .ok_or_else(|| {
+                format!("{what}: index key at node offset {at:#x} overflows its entry")
+            })?;
+        let file_name = parse_file_name(key).ok_or_else(|| {
+            format!("{what}: index key at node offset {at:#x} is not a file name")
+        })?;
         out.push(IndexEntry {
             record: reference & 0xFFFF_FFFF_FFFF,
             file_name,
@@ -88,7 +96,11 @@ pub fn parse_node(node: &[u8], out: &mut Vec<IndexEntry>, what: &str) -> Result<
 }
 
 /// Parses the entries of one `INDX` block (fixups applied here).
-pub fn parse_block(mut block: Vec<u8>, out: &mut Vec<IndexEntry>, what: &str) -> Result<(), String> {
+pub fn parse_block(
+    mut block: Vec<u8>,
+    out: &mut Vec<IndexEntry>,
+    what: &str,
+) -> Result<(), String> {
     if block.get(0..4) != Some(b"INDX") {
         // A block the bitmap calls in use without the signature: damage, but
         // the other blocks still list their entries.

@@ -223,7 +223,9 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             dirs: Mutex::new(HashMap::new()),
         };
         if mft_position % cluster != 0 {
-            return Err(NtfsOpenError::Corrupt("$MFT not on a cluster boundary".into()));
+            return Err(NtfsOpenError::Corrupt(
+                "$MFT not on a cluster boundary".into(),
+            ));
         }
         source.bootstrap_mft().map_err(NtfsOpenError::Corrupt)?;
         // $UpCase (record 10) folds names; ASCII folding if it cannot be read.
@@ -272,7 +274,8 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             .filter(|a| a.ty == ty::DATA && a.name.is_empty())
             .cloned()
             .collect();
-        let layout = StreamLayout::gather(&pieces.iter().collect::<Vec<_>>(), self.cluster, "$MFT")?;
+        let layout =
+            StreamLayout::gather(&pieces.iter().collect::<Vec<_>>(), self.cluster, "$MFT")?;
         self.set_mft(&layout)?;
         if let Some(list) = base.attributes.iter().find(|a| a.ty == ty::ATTRIBUTE_LIST) {
             let list = self.attribute_value(list, MAX_ATTRIBUTE_LIST)?;
@@ -338,14 +341,20 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
 
     /// The whole value of one attribute, capped at `cap` bytes.
     fn attribute_value(&self, attribute: &Attribute, cap: u64) -> Result<Vec<u8>, String> {
-        let what = format!("attribute {:#x} of record {}", attribute.ty, attribute.record);
+        let what = format!(
+            "attribute {:#x} of record {}",
+            attribute.ty, attribute.record
+        );
         let layout = StreamLayout::gather(&[attribute], self.cluster, &what)?;
         self.layout_bytes(layout, cap, &what)
     }
 
     fn layout_bytes(&self, layout: StreamLayout, cap: u64, what: &str) -> Result<Vec<u8>, String> {
         if layout.size() > cap {
-            return Err(format!("{what}: {} bytes, more than the {cap} allowed", layout.size()));
+            return Err(format!(
+                "{what}: {} bytes, more than the {cap} allowed",
+                layout.size()
+            ));
         }
         let mut out = Vec::with_capacity(layout.size() as usize);
         StreamReader::new(&self.dev, layout, self.cluster)
@@ -378,7 +387,11 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
         }
         let mut attributes = record.attributes.clone();
         let mut problems = Vec::new();
-        if let Some(list) = record.attributes.iter().find(|a| a.ty == ty::ATTRIBUTE_LIST) {
+        if let Some(list) = record
+            .attributes
+            .iter()
+            .find(|a| a.ty == ty::ATTRIBUTE_LIST)
+        {
             let list = self.attribute_value(list, MAX_ATTRIBUTE_LIST)?;
             let mut seen = HashSet::new();
             for (_, _, ext) in parse_attribute_list(&list)? {
@@ -386,7 +399,9 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
                     continue;
                 }
                 if seen.len() > MAX_EXTENSIONS {
-                    return Err(format!("MFT record {number}: more than {MAX_EXTENSIONS} extension records"));
+                    return Err(format!(
+                        "MFT record {number}: more than {MAX_EXTENSIONS} extension records"
+                    ));
                 }
                 match self.read_record(ext) {
                     Ok(e) if e.base == number => attributes.extend(
@@ -459,7 +474,11 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             .ok_or_else(|| format!("{what}: no resident $INDEX_ROOT"))?;
         let block_size = record::u32_at(&root, 8).unwrap_or(0) as u64;
         let mut entries = Vec::new();
-        parse_node(root.get(16..).unwrap_or(&[]), &mut entries, &format!("{what} root"))?;
+        parse_node(
+            root.get(16..).unwrap_or(&[]),
+            &mut entries,
+            &format!("{what} root"),
+        )?;
         let allocation = file.pieces(ty::INDEX_ALLOCATION, &i30);
         if !allocation.is_empty() {
             if !(512..=65_536).contains(&block_size) || !block_size.is_power_of_two() {
@@ -467,7 +486,10 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             }
             let layout = StreamLayout::gather(&allocation, self.cluster, &what)?;
             if layout.size() > MAX_INDEX_ALLOCATION {
-                return Err(format!("{what}: index allocation of {} bytes", layout.size()));
+                return Err(format!(
+                    "{what}: index allocation of {} bytes",
+                    layout.size()
+                ));
             }
             let bitmap = match file.pieces(ty::BITMAP, &i30).first() {
                 Some(b) => Some(self.attribute_value(b, MAX_INDEX_ALLOCATION / 512 / 8 + 8)?),
@@ -477,9 +499,10 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             let mut reader = StreamReader::new(&self.dev, layout, self.cluster);
             let mut block = vec![0u8; block_size as usize];
             for i in 0..blocks {
-                let in_use = bitmap
-                    .as_ref()
-                    .is_none_or(|b| b.get((i / 8) as usize).is_some_and(|byte| byte & (1 << (i % 8)) != 0));
+                let in_use = bitmap.as_ref().is_none_or(|b| {
+                    b.get((i / 8) as usize)
+                        .is_some_and(|byte| byte & (1 << (i % 8)) != 0)
+                });
                 if !in_use {
                     continue;
                 }
@@ -540,7 +563,8 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
                     name = &name[..colon];
                 }
             }
-            let units = from_wtf8(name).ok_or_else(|| SourceError::NotFound { path: path.clone() })?;
+            let units =
+                from_wtf8(name).ok_or_else(|| SourceError::NotFound { path: path.clone() })?;
             let dir = match self.dir(current) {
                 Ok(dir) => dir,
                 Err(e) => {
@@ -591,8 +615,18 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
                     return Err(SourceError::NotFound { path: path.clone() });
                 }
             } else {
-                let what = format!("MFT record {number} $DATA{}", if name.is_empty() { String::new() } else { format!(":{}", String::from_utf16_lossy(name)) });
-                layout = Some(StreamLayout::gather(&pieces, self.cluster, &what).map_err(|e| corrupt(path, e))?);
+                let what = format!(
+                    "MFT record {number} $DATA{}",
+                    if name.is_empty() {
+                        String::new()
+                    } else {
+                        format!(":{}", String::from_utf16_lossy(name))
+                    }
+                );
+                layout = Some(
+                    StreamLayout::gather(&pieces, self.cluster, &what)
+                        .map_err(|e| corrupt(path, e))?,
+                );
             }
         }
         let mut metadata = Metadata::new(kind, layout.as_ref().map_or(0, |l| l.size()));
@@ -614,7 +648,10 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             extra.insert("file_attributes".into(), format!("{a:#x}").into());
         }
         if let Some(f) = file.best_name() {
-            for (key, t) in ["fn_btime", "fn_mtime", "fn_ctime", "fn_atime"].iter().zip(f.times) {
+            for (key, t) in ["fn_btime", "fn_mtime", "fn_ctime", "fn_atime"]
+                .iter()
+                .zip(f.times)
+            {
                 if let Some(ts) = nt_time(t) {
                     extra.insert((*key).into(), ts.to_string().into());
                 }
@@ -635,7 +672,10 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
                 extra.insert("ntfs_sparse".into(), true.into());
             }
             if l.encrypted {
-                extra.insert("ntfs_encrypted".into(), "EFS: stored bytes are ciphertext".into());
+                extra.insert(
+                    "ntfs_encrypted".into(),
+                    "EFS: stored bytes are ciphertext".into(),
+                );
             }
         }
         let problems: Vec<String> = file
@@ -662,7 +702,9 @@ fn parse_attribute_list(bytes: &[u8]) -> Result<Vec<(u32, Vec<u16>, u64)>, Strin
             break;
         }
         if length < 26 || at + length > bytes.len() {
-            return Err(format!("attribute list entry at byte {at} has length {length}"));
+            return Err(format!(
+                "attribute list entry at byte {at} has length {length}"
+            ));
         }
         let name_len = bytes[at + 6] as usize;
         let name_off = bytes[at + 7] as usize;
@@ -744,7 +786,11 @@ impl<R: Read + Seek + Send> Source for NtfsSource<R> {
             }
             out.push(DirEntry {
                 name,
-                kind: Some(if is_dir { EntryKind::Directory } else { EntryKind::File }),
+                kind: Some(if is_dir {
+                    EntryKind::Directory
+                } else {
+                    EntryKind::File
+                }),
             });
         }
         Ok(out)
@@ -761,7 +807,11 @@ impl<R: Read + Seek + Send> Source for NtfsSource<R> {
             })
             .ok_or_else(|| SourceError::NotAFile {
                 path: path.clone(),
-                kind: if file.is_dir() { EntryKind::Directory } else { EntryKind::File },
+                kind: if file.is_dir() {
+                    EntryKind::Directory
+                } else {
+                    EntryKind::File
+                },
             })
     }
 
@@ -806,7 +856,9 @@ impl<R: Read + Seek + Send> Source for NtfsSource<R> {
 }
 
 /// Facts about a volume for the chain of custody.
-pub fn volume_facts<R: Read + Seek + Send>(source: &NtfsSource<R>) -> BTreeMap<String, serde_json::Value> {
+pub fn volume_facts<R: Read + Seek + Send>(
+    source: &NtfsSource<R>,
+) -> BTreeMap<String, serde_json::Value> {
     let mut facts = BTreeMap::new();
     facts.insert("cluster_size".into(), source.cluster.into());
     facts.insert("record_size".into(), source.record_size.into());

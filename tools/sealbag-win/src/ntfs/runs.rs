@@ -84,18 +84,38 @@ mod tests {
     #[test]
     fn decodes_relative_and_sparse_runs() {
         // 0x18 clusters at LCN 0x5634; sparse 0x10; 0x20 at LCN 0x5634 - 0x34.
-        let bytes = [0x21, 0x18, 0x34, 0x56, 0x01, 0x10, 0x21, 0x20, 0xcc, 0xff, 0x00];
+        let bytes = [
+            0x21, 0x18, 0x34, 0x56, 0x01, 0x10, 0x21, 0x20, 0xcc, 0xff, 0x00,
+        ];
         let runs = decode_runs(&bytes, 0).expect("runs");
         assert_eq!(
             runs,
             vec![
-                Extent { vcn: 0, clusters: 0x18, lcn: Some(0x5634) },
-                Extent { vcn: 0x18, clusters: 0x10, lcn: None },
-                Extent { vcn: 0x28, clusters: 0x20, lcn: Some(0x5600) },
+                Extent {
+                    vcn: 0,
+                    clusters: 0x18,
+                    lcn: Some(0x5634)
+                },
+                Extent {
+                    vcn: 0x18,
+                    clusters: 0x10,
+                    lcn: None
+                },
+                Extent {
+                    vcn: 0x28,
+                    clusters: 0x20,
+                    lcn: Some(0x5600)
+                },
             ]
         );
         assert!(decode_runs(&[0x21, 0x18], 0).is_err());
-        assert!(decode_runs(&[0x11, 0x01, 0x80, 0x00], 0).is_err(), "negative LCN");
-        assert!(decode_runs(&[0x21, 0x01, 0x01, 0x00], 0).is_err(), "no end marker");
+        assert!(
+            decode_runs(&[0x11, 0x01, 0x80, 0x00], 0).is_err(),
+            "negative LCN"
+        );
+        assert!(
+            decode_runs(&[0x21, 0x01, 0x01, 0x00], 0).is_err(),
+            "no end marker"
+        );
     }
 }

@@ -70,7 +70,10 @@ impl StreamLayout {
         };
         if let Body::Resident(bytes) = &first.body {
             if pieces.len() > 1 {
-                return Err(format!("{what}: resident attribute repeated {} times", pieces.len()));
+                return Err(format!(
+                    "{what}: resident attribute repeated {} times",
+                    pieces.len()
+                ));
             }
             out.compressed = false;
             out.layout = Layout::Resident(bytes.clone());
@@ -175,15 +178,12 @@ pub fn read_mapped<R: Read + Seek>(
 ) -> io::Result<usize> {
     let vcn = offset / cluster;
     let index = extents.partition_point(|e| e.vcn + e.clusters <= vcn);
-    let extent = extents
-        .get(index)
-        .filter(|e| e.vcn <= vcn)
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("no extent maps VCN {vcn} (byte {offset}): missing extension record"),
-            )
-        })?;
+    let extent = extents.get(index).filter(|e| e.vcn <= vcn).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("no extent maps VCN {vcn} (byte {offset}): missing extension record"),
+        )
+    })?;
     let extent_end = (extent.vcn + extent.clusters).saturating_mul(cluster);
     let n = (buf.len() as u64).min(extent_end - offset) as usize;
     match extent.lcn {
@@ -194,7 +194,10 @@ pub fn read_mapped<R: Read + Seek>(
                 .saturating_add(offset - extent.vcn * cluster);
             dev.seek(SeekFrom::Start(at))?;
             dev.read_exact(&mut buf[..n]).map_err(|e| {
-                io::Error::new(e.kind(), format!("reading {n} bytes at volume offset {at:#x}: {e}"))
+                io::Error::new(
+                    e.kind(),
+                    format!("reading {n} bytes at volume offset {at:#x}: {e}"),
+                )
             })?;
         }
     }
@@ -245,8 +248,13 @@ impl<'a, R: Read + Seek> StreamReader<'a, R> {
                     }
                     Some(_) => {
                         let offset = first_vcn * self.cluster + filled as u64;
-                        filled +=
-                            read_mapped(&mut *dev, extents, self.cluster, offset, &mut raw[filled..])?;
+                        filled += read_mapped(
+                            &mut *dev,
+                            extents,
+                            self.cluster,
+                            offset,
+                            &mut raw[filled..],
+                        )?;
                     }
                     None => break,
                 }
@@ -311,7 +319,13 @@ impl<R: Read + Seek> Read for StreamReader<'_, R> {
                         .dev
                         .lock()
                         .map_err(|_| io::Error::other("volume lock poisoned"))?;
-                    read_mapped(&mut *dev, extents, self.cluster, self.position, &mut buf[..n])?
+                    read_mapped(
+                        &mut *dev,
+                        extents,
+                        self.cluster,
+                        self.position,
+                        &mut buf[..n],
+                    )?
                 }
             }
         };
