@@ -350,3 +350,116 @@ impl<R> Seek for StreamReader<'_, R> {
         Ok(self.position)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ntfs::record::NonResident;
+    use std::io::Cursor;
+
+    /// A piece of a non-resident $DATA found in `record`.
+    fn piece(record: u64, lowest: u64, highest: u64, runs: Vec<Extent>, size: u64) -> Attribute {
+        Attribute {
+            ty: 0x80,
+            name: Vec::new(),
+            flags: 0,
+            record,
+            body: Body::NonResident(NonResident {
+                lowest_vcn: lowest,
+                highest_vcn: highest,
+                compression_unit: 0,
+                data_size: if lowest == 0 { size } else { 0 },
+                initialized_size: if lowest == 0 { size } else { 0 },
+                runs,
+            }),
+        }
+    }
+
+    /// A 64-cluster volume of 512-byte clusters; cluster n is filled with byte n.
+    fn volume() -> Mutex<Cursor<Vec<u8>>> {
+        Mutex::new(Cursor::new((0..64u8).flat_map(|n| vec![n; 512]).collect()))
+    }
+
+    #[test]
+    fn extents_split_over_extension_records_are_ordered_by_vcn() {
+        let dev = volume();
+        // VCN 0-1 at LCN 10 (base record 40), VCN 2-3 at LCN 20 (extension 41),
+        // VCN 4 sparse (extension 42); handed over out of order.
+        let ext2 = piece(42, 4, 4, vec![Extent { vcn: 4, clusters: 1, lcn: None }], 0);
+        let base = piece(40, 0, 1, vec![Extent { vcn: 0, clusters: 2, lcn: Some(10) }], 2400);
+        let ext1 = piece(41, 2, 3, vec![Extent { vcn: 2, clusters: 2, lcn: Some(20) }], 0);
+        let layout = StreamLayout::gather(&[&ext2, &base, &ext1], 512, "test").expect("gather");
+        assert!(layout.gaps.is_empty(), "{:?}", layout.gaps);
+        let mut out = Vec::new();
+        StreamReader::new(&dev, layout, 512)
+            .read_to_end(&mut out)
+            .expect("read");
+        let mut expected = vec![10u8; 512];
+        expected.extend(vec![11u8; 512]);
+        expected.extend(vec![20u8; 512]);
+        expected.extend(vec![21u8; 512]);
+        expected.extend(vec![0u8; 352]);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn missing_extension_record_is_never_a_short_whole_file() {
+        let dev = volume();
+        let base = piece(40, 0, 1, vec![Extent { vcn: 0, clusters: 2, lcn: Some(10) }], 2048);
+        // The piece for VCN 2-3 (extension record 41) is missing.
+        let layout = StreamLayout::gather(&[&base], 512, "test").expect("gather");
+        assert_eq!(layout.size(), 2048);
+        assert!(layout.gaps[0].contains("cover 1024 of 2048"), "{:?}", layout.gaps);
+        let mut out = Vec::new();
+        let err = StreamReader::new(&dev, layout, 512)
+            .read_to_end(&mut out)
+            .expect_err("must fail at the gap");
+        assert!(err.to_string().contains("VCN 2"), "{err}");
+        assert_eq!(out.len(), 1024, "what precedes the gap is still read");
+        // A hole in the middle is a gap too.
+        let tail = piece(41, 3, 3, vec![Extent { vcn: 3, clusters: 1, lcn: Some(30) }], 0);
+        let layout = StreamLayout::gather(&[&base, &tail], 512, "test").expect("gather");
+        assert!(layout.gaps[0].contains("VCNs 2..3 missing"), "{:?}", layout.gaps);
+        // No VCN-0 piece at all: refused.
+        assert!(StreamLayout::gather(&[&tail], 512, "test").is_err());
+    }
+
+    #[test]
+    fn compressed_unit_is_decompressed_and_full_unit_is_raw() {
+        // Unit of 4 clusters (compression_unit = 2). Unit 0: cluster 5 holds
+        // an LZNT1 stream, then 3 sparse clusters. Unit 1: 4 allocated clusters (raw).
+        let mut disk: Vec<u8> = (0..64u8).flat_map(|n| vec![n; 512]).collect();
+        let token: u16 = (2 << 12) | 6;
+        let mut data = vec![0b0000_1000, b'a', b'b', b'c'];
+        data.extend_from_slice(&token.to_le_bytes());
+        let header: u16 = 0xb000 | (data.len() as u16 - 1);
+        let mut unit = header.to_le_bytes().to_vec();
+        unit.extend_from_slice(&data);
+        disk[5 * 512..5 * 512 + unit.len()].copy_from_slice(&unit);
+        let dev = Mutex::new(Cursor::new(disk));
+        let mut attr = piece(
+            40,
+            0,
+            7,
+            vec![
+                Extent { vcn: 0, clusters: 1, lcn: Some(5) },
+                Extent { vcn: 1, clusters: 3, lcn: None },
+                Extent { vcn: 4, clusters: 4, lcn: Some(40) },
+            ],
+            4096,
+        );
+        attr.flags = 0x0001;
+        if let Body::NonResident(n) = &mut attr.body {
+            n.compression_unit = 2;
+        }
+        let layout = StreamLayout::gather(&[&attr], 512, "test").expect("gather");
+        let mut out = Vec::new();
+        StreamReader::new(&dev, layout, 512)
+            .read_to_end(&mut out)
+            .expect("read");
+        assert_eq!(&out[..12], b"abcabcabcabc");
+        assert!(out[12..2048].iter().all(|b| *b == 0));
+        assert_eq!(&out[2048..2560], &[40u8; 512][..]);
+        assert_eq!(&out[3584..], &[43u8; 512][..]);
+    }
+}
