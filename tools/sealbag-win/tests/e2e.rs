@@ -12,7 +12,10 @@ fn have(tool: &str, arg: &str) -> bool {
         .status()
         .is_ok();
     if !found {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{tool} missing");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} missing"
+        );
         eprintln!("SKIP: {tool} not installed");
     }
     found
@@ -65,7 +68,12 @@ fn collect_image_with_default_profile_and_open_with_age() {
         d.join("x").display()
     );
     std::fs::create_dir(d.join("x")).expect("mkdir");
-    assert!(Command::new("sh").arg("-c").arg(&shell).status().expect("sh").success());
+    assert!(Command::new("sh")
+        .arg("-c")
+        .arg(&shell)
+        .status()
+        .expect("sh")
+        .success());
     let root = d.join("x/files/fixture1");
     assert_eq!(
         std::fs::read(root.join("Windows/System32/drivers/etc/hosts")).expect("hosts"),
@@ -104,5 +112,8 @@ fn live_collection_off_windows_is_a_clear_usage_error() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("needs Windows") && err.contains("--image"), "{err}");
+    assert!(
+        err.contains("needs Windows") && err.contains("--image"),
+        "{err}"
+    );
 }

@@ -11,7 +11,11 @@ use sealbag_win::NtfsSource;
 
 fn fixture() -> Option<Vec<u8>> {
     let zst = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fixture1.raw.zst");
-    match Command::new("zstd").args(["-q", "-d", "-c"]).arg(&zst).output() {
+    match Command::new("zstd")
+        .args(["-q", "-d", "-c"])
+        .arg(&zst)
+        .output()
+    {
         Ok(out) if out.status.success() => Some(out.stdout),
         _ => {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "zstd missing");
@@ -26,14 +30,18 @@ fn walk_all(source: &dyn Source) -> usize {
     let mut stack = vec![SourcePath::root()];
     let mut seen = 0;
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = source.read_dir(&dir) else { continue };
+        let Ok(entries) = source.read_dir(&dir) else {
+            continue;
+        };
         for entry in entries {
             seen += 1;
             if seen > 20_000 {
                 return seen;
             }
             let path = dir.join(&entry.name);
-            let Ok(meta) = source.metadata(&path) else { continue };
+            let Ok(meta) = source.metadata(&path) else {
+                continue;
+            };
             match meta.kind {
                 sealbag_common::source::EntryKind::Directory => stack.push(path),
                 sealbag_common::source::EntryKind::File => {
@@ -56,7 +64,8 @@ fn flipped_bytes_never_panic_or_hang() {
     let Some(clean) = fixture() else { return };
     let cluster = u64::from(u16::from_le_bytes([clean[11], clean[12]])) * u64::from(clean[13]);
     let mft = u64::from_le_bytes(clean[48..56].try_into().expect("8")) * cluster;
-    let clean_source = NtfsSource::new(Cursor::new(clean.clone()), "test", "fixture").expect("clean");
+    let clean_source =
+        NtfsSource::new(Cursor::new(clean.clone()), "test", "fixture").expect("clean");
     let clean_count = walk_all(&clean_source);
     assert!(clean_count > 200);
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -81,5 +90,9 @@ fn flipped_bytes_never_panic_or_hang() {
             walk_all(&source);
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(240), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(240),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -202,19 +202,36 @@ fn committed_fixture_matches_icat() {
             .metadata(&SourcePath::parse(p.as_bytes()).expect("path"))
             .unwrap_or_else(|e| panic!("{p}: {e}"))
     };
-    assert_eq!(meta("/COMPRESSED/notes.TXT").extra.get("ntfs_compressed"), Some(&serde_json::Value::Bool(true)));
+    assert_eq!(
+        meta("/COMPRESSED/notes.TXT").extra.get("ntfs_compressed"),
+        Some(&serde_json::Value::Bool(true))
+    );
     assert_eq!(meta("/sparse.bin").size, 1 << 20);
     // The stream is reachable both ways, with the same bytes.
     let zone = b"[ZoneTransfer]\r\nZoneId=3\r\nHostUrl=https://example.invalid/setup.exe\r\n";
     let path = SourcePath::parse(b"/users/ALICE/downloads/setup.exe").expect("path");
     let mut a = Vec::new();
-    source.open(&path, Some("Zone.Identifier")).expect("open stream").reader.read_to_end(&mut a).expect("read");
+    source
+        .open(&path, Some("Zone.Identifier"))
+        .expect("open stream")
+        .reader
+        .read_to_end(&mut a)
+        .expect("read");
     assert_eq!(a, zone);
     let mut b = Vec::new();
-    let joined = SourcePath::parse(b"/Users/alice/Downloads/setup.exe:Zone.Identifier").expect("path");
-    source.open(&joined, None).expect("open").reader.read_to_end(&mut b).expect("read");
+    let joined =
+        SourcePath::parse(b"/Users/alice/Downloads/setup.exe:Zone.Identifier").expect("path");
+    source
+        .open(&joined, None)
+        .expect("open")
+        .reader
+        .read_to_end(&mut b)
+        .expect("read");
     assert_eq!(b, zone);
-    assert_eq!(source.streams(&path).expect("streams"), vec!["Zone.Identifier".to_string()]);
+    assert_eq!(
+        source.streams(&path).expect("streams"),
+        vec!["Zone.Identifier".to_string()]
+    );
     // Unicode names come back as UTF-8.
     let names: Vec<Vec<u8>> = source
         .read_dir(&SourcePath::parse(b"/Users/alice").expect("path"))
@@ -222,7 +239,10 @@ fn committed_fixture_matches_icat() {
         .into_iter()
         .map(|e| e.name)
         .collect();
-    assert!(names.contains(&"Тест 入乡.txt".as_bytes().to_vec()), "{names:?}");
+    assert!(
+        names.contains(&"Тест 入乡.txt".as_bytes().to_vec()),
+        "{names:?}"
+    );
     // $UsnJrnl is absent on this volume: not found, not an error.
     assert!(matches!(
         source.metadata(&SourcePath::parse(b"/$Extend/$UsnJrnl:$J").expect("path")),

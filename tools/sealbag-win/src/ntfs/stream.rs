@@ -385,9 +385,39 @@ mod tests {
         let dev = volume();
         // VCN 0-1 at LCN 10 (base record 40), VCN 2-3 at LCN 20 (extension 41),
         // VCN 4 sparse (extension 42); handed over out of order.
-        let ext2 = piece(42, 4, 4, vec![Extent { vcn: 4, clusters: 1, lcn: None }], 0);
-        let base = piece(40, 0, 1, vec![Extent { vcn: 0, clusters: 2, lcn: Some(10) }], 2400);
-        let ext1 = piece(41, 2, 3, vec![Extent { vcn: 2, clusters: 2, lcn: Some(20) }], 0);
+        let ext2 = piece(
+            42,
+            4,
+            4,
+            vec![Extent {
+                vcn: 4,
+                clusters: 1,
+                lcn: None,
+            }],
+            0,
+        );
+        let base = piece(
+            40,
+            0,
+            1,
+            vec![Extent {
+                vcn: 0,
+                clusters: 2,
+                lcn: Some(10),
+            }],
+            2400,
+        );
+        let ext1 = piece(
+            41,
+            2,
+            3,
+            vec![Extent {
+                vcn: 2,
+                clusters: 2,
+                lcn: Some(20),
+            }],
+            0,
+        );
         let layout = StreamLayout::gather(&[&ext2, &base, &ext1], 512, "test").expect("gather");
         assert!(layout.gaps.is_empty(), "{:?}", layout.gaps);
         let mut out = Vec::new();
@@ -405,11 +435,25 @@ mod tests {
     #[test]
     fn missing_extension_record_is_never_a_short_whole_file() {
         let dev = volume();
-        let base = piece(40, 0, 1, vec![Extent { vcn: 0, clusters: 2, lcn: Some(10) }], 2048);
+        let base = piece(
+            40,
+            0,
+            1,
+            vec![Extent {
+                vcn: 0,
+                clusters: 2,
+                lcn: Some(10),
+            }],
+            2048,
+        );
         // The piece for VCN 2-3 (extension record 41) is missing.
         let layout = StreamLayout::gather(&[&base], 512, "test").expect("gather");
         assert_eq!(layout.size(), 2048);
-        assert!(layout.gaps[0].contains("cover 1024 of 2048"), "{:?}", layout.gaps);
+        assert!(
+            layout.gaps[0].contains("cover 1024 of 2048"),
+            "{:?}",
+            layout.gaps
+        );
         let mut out = Vec::new();
         let err = StreamReader::new(&dev, layout, 512)
             .read_to_end(&mut out)
@@ -417,9 +461,23 @@ mod tests {
         assert!(err.to_string().contains("VCN 2"), "{err}");
         assert_eq!(out.len(), 1024, "what precedes the gap is still read");
         // A hole in the middle is a gap too.
-        let tail = piece(41, 3, 3, vec![Extent { vcn: 3, clusters: 1, lcn: Some(30) }], 0);
+        let tail = piece(
+            41,
+            3,
+            3,
+            vec![Extent {
+                vcn: 3,
+                clusters: 1,
+                lcn: Some(30),
+            }],
+            0,
+        );
         let layout = StreamLayout::gather(&[&base, &tail], 512, "test").expect("gather");
-        assert!(layout.gaps[0].contains("VCNs 2..3 missing"), "{:?}", layout.gaps);
+        assert!(
+            layout.gaps[0].contains("VCNs 2..3 missing"),
+            "{:?}",
+            layout.gaps
+        );
         // No VCN-0 piece at all: refused.
         assert!(StreamLayout::gather(&[&tail], 512, "test").is_err());
     }
@@ -442,9 +500,21 @@ mod tests {
             0,
             7,
             vec![
-                Extent { vcn: 0, clusters: 1, lcn: Some(5) },
-                Extent { vcn: 1, clusters: 3, lcn: None },
-                Extent { vcn: 4, clusters: 4, lcn: Some(40) },
+                Extent {
+                    vcn: 0,
+                    clusters: 1,
+                    lcn: Some(5),
+                },
+                Extent {
+                    vcn: 1,
+                    clusters: 3,
+                    lcn: None,
+                },
+                Extent {
+                    vcn: 4,
+                    clusters: 4,
+                    lcn: Some(40),
+                },
             ],
             4096,
         );
