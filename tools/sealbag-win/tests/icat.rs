@@ -249,3 +249,70 @@ fn committed_fixture_matches_icat() {
         Err(sealbag_common::source::SourceError::NotFound { .. })
     ));
 }
+
+/// `cargo test -p sealbag-win --test icat -- --ignored --nocapture`: MFT
+/// records parsed per second on the corpus images (a figure, not a check).
+#[test]
+#[ignore]
+fn mft_enumeration_rate() {
+    let Some(corpus) = corpus() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in [
+        "plaso-vsstest-win7",
+        "suhanov-win10-20h1-usnjrnl-vss",
+        "colinfinck-testfs1-mkntfs",
+    ] {
+        let image = decompress(&corpus.join(format!("{name}.raw.zst")), dir.path());
+        let volume = sealbag_win::open_image(&image, None).expect("open");
+        let started = std::time::Instant::now();
+        let total = volume.source.record_count();
+        let mut in_use = 0;
+        let mut errors = 0;
+        for n in 0..total {
+            match volume.source.probe_record(n) {
+                Ok(true) => in_use += 1,
+                Ok(false) => {}
+                Err(_) => errors += 1,
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{name}: {total} records ({in_use} in use, {errors} unreadable/unused) in {secs:.3} s: {:.0} records/s",
+            total as f64 / secs
+        );
+        std::fs::remove_file(&image).expect("rm");
+    }
+}
+
+/// Opt-in (decompresses a 64 GiB sparse image): `$Extend/$UsnJrnl:$J`
+/// equals the corpus' `usn/suhanov-win10-20h1.UsnJrnl_J` (TSK icat 42-128-3).
+#[test]
+#[ignore]
+fn usnjrnl_j_matches_corpus() {
+    let Some(corpus) = corpus() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = decompress(
+        &corpus.join("suhanov-win10-20h1-usnjrnl-vss.raw.zst"),
+        dir.path(),
+    );
+    let volume = sealbag_win::open_image(&image, None).expect("open");
+    assert_eq!(volume.offset, 2048 * 512);
+    let path = SourcePath::parse(b"/$Extend/$UsnJrnl:$J").expect("path");
+    let mut opened = volume.source.open(&path, None).expect("open $J");
+    let mut bytes = Vec::new();
+    opened.reader.read_to_end(&mut bytes).expect("read $J");
+    let expected =
+        std::fs::read(corpus.join("usn/suhanov-win10-20h1.UsnJrnl_J")).expect("corpus $J");
+    assert_eq!(bytes.len(), expected.len());
+    assert_eq!(sha(&bytes), sha(&expected));
+    let mft = std::fs::read(corpus.join("mft/suhanov-win10-20h1.MFT")).expect("corpus $MFT");
+    let mut got = Vec::new();
+    volume
+        .source
+        .open(&SourcePath::parse(b"/$MFT").expect("path"), None)
+        .expect("open $MFT")
+        .reader
+        .read_to_end(&mut got)
+        .expect("read $MFT");
+    assert_eq!(sha(&got), sha(&mft));
+}
