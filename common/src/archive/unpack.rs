@@ -147,11 +147,7 @@ fn safe_relative(name: &[u8]) -> Option<PathBuf> {
         PathBuf::from(std::ffi::OsStr::from_bytes(name))
     };
     #[cfg(not(unix))]
-    let path = PathBuf::from(
-        String::from_utf8_lossy(name)
-            .replace(':', "%3A")
-            .into_owned(),
-    );
+    let path = PathBuf::from(String::from_utf8_lossy(name).replace(':', "%3A"));
     if name.contains(&0) || name.contains(&b'\\') && cfg!(windows) {
         return None;
     }
