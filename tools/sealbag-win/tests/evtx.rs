@@ -115,3 +115,28 @@ fn event_id_filter_keeps_only_listed_ids() {
         assert_eq!(sealbag_win::event_id(&value["event"]), Some(4624));
     }
 }
+
+#[test]
+fn since_filter_drops_older_records() {
+    let Some(dir) = corpus() else { return };
+    let bytes = std::fs::read(dir.join("new-user-security.evtx")).expect("read");
+    let run = |since| {
+        let mut out = Vec::new();
+        sealbag_win::parse_evtx(
+            &mut Cursor::new(bytes.clone()),
+            &[],
+            Some(since),
+            &mut out,
+            &mut Vec::new(),
+        )
+        .expect("parse")
+    };
+    use sealbag_common::source::Timestamp;
+    // Record times from the record headers (FILETIME at offset 16 of each `**` record):
+    // 16:22:39.973500, 16:22:39.989125 (x2), 16:22:40.036000 on 2013-10-23.
+    assert_eq!(run(Timestamp::new(0, 0)).written, 4);
+    assert_eq!(run(Timestamp::new(1_382_545_360, 0)).written, 1);
+    assert_eq!(run(Timestamp::new(1_382_545_359, 980_000_000)).written, 3);
+    let late = run(Timestamp::new(2_000_000_000, 0));
+    assert_eq!((late.records, late.written), (4, 0));
+}
