@@ -8,7 +8,9 @@
 
 mod fs;
 mod memory;
+mod partition;
 mod path;
+mod sector;
 mod time;
 
 use std::collections::BTreeMap;
@@ -16,7 +18,11 @@ use std::io::{Read, Seek};
 
 pub use fs::FsSource;
 pub use memory::MemorySource;
+pub use partition::{
+    read_partitions, Partition, PartitionError, PartitionType, Window, GPT_MICROSOFT_BASIC_DATA,
+};
 pub use path::SourcePath;
+pub use sector::SectorReader;
 pub use time::Timestamp;
 
 /// What kind of thing a directory entry is, as the source reports it.

@@ -1,0 +1,6 @@
+//! `sealbag-win`: see `sealbag-win --help`.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    sealbag_win::main()
+}
