@@ -118,13 +118,20 @@ fn summarises_every_persistence_item_of_the_corpus() {
     assert_eq!(daemon[0]["program_error"], "/Test: not found");
 
     let login = by_path("/private/var/db/com.apple.xpc.launchd/loginitems.501.plist");
-    let labels: Vec<&str> = login.iter().filter_map(|l| l["label"].as_str()).collect();
+    let mut labels: Vec<&str> = login.iter().filter_map(|l| l["label"].as_str()).collect();
+    // serde_json keeps the plist's order when another crate of the workspace
+    // enables `preserve_order`, and sorts keys otherwise: compare as a set.
+    labels.sort_unstable();
     assert_eq!(
         labels,
         ["com.csaba.fitzl.shield.ShieldHelper", "com.docker.helper"]
     );
-    assert_eq!(login[1]["app"], "com.docker.docker");
-    assert_eq!(login[1]["version"], "45519");
+    let docker = login
+        .iter()
+        .find(|l| l["label"] == "com.docker.helper")
+        .expect("the docker login item");
+    assert_eq!(docker["app"], "com.docker.docker");
+    assert_eq!(docker["version"], "45519");
 
     let legacy = by_path("/Users/user/Library/Preferences/com.apple.loginitems.plist");
     assert_eq!(legacy[0]["names"], serde_json::json!(["iTunesHelper"]));
