@@ -12,6 +12,7 @@
 mod custody;
 mod layers;
 mod manifest;
+mod offload;
 mod reader;
 mod tar_stream;
 mod unpack;

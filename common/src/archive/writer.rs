@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Read, Write};
 use super::custody::CollectionInfo;
 use super::layers::{Compress, Encrypt, Hashing, Output};
 use super::manifest::ManifestRecord;
+use super::offload::Offload;
 use super::tar_stream::{EntryType, TarStream};
 use crate::engine::{Sink, SinkError, StoredEntry};
 use crate::source::{EntryKind, Metadata, Timestamp};
@@ -42,7 +43,7 @@ pub struct Sealed {
     pub bytes: u64,
 }
 
-type Stack = TarStream<Compress<Encrypt<BufWriter<Hashing<Output>>>>>;
+type Stack = TarStream<Compress<Offload<Encrypt<BufWriter<Hashing<Output>>>>>>;
 
 /// Manifest lines, zstd-compressed in memory until the end of the run so a
 /// run of a million files stays within a few MiB.
@@ -62,7 +63,9 @@ impl ArchiveWriter {
     pub fn new(output: Output, options: &ArchiveOptions) -> io::Result<Self> {
         let hashed = BufWriter::with_capacity(256 * 1024, Hashing::new(output));
         let encrypted = Encrypt::new(hashed, options.recipients.as_deref())?;
-        let compressed = Compress::new(encrypted, options.zstd_level, options.threads)?;
+        // Encryption and output run on their own thread (a pipeline stage).
+        let offloaded = Offload::new(encrypted)?;
+        let compressed = Compress::new(offloaded, options.zstd_level, options.threads)?;
         Ok(ArchiveWriter {
             tar: TarStream::new(compressed),
             manifest: ManifestBuffer {
@@ -98,7 +101,8 @@ impl ArchiveWriter {
         let json = serde_json::to_vec_pretty(collection).map_err(io::Error::other)?;
         append_bytes(&mut tar, names::COLLECTION, &json)?;
         let compressed = tar.finish()?;
-        let encrypted = compressed.finish()?;
+        let offloaded = compressed.finish()?;
+        let encrypted = offloaded.finish()?;
         let buffered = encrypted.finish()?;
         let hashing = buffered.into_inner().map_err(|e| e.into_error())?;
         let (output, sha256, bytes) = hashing.finish();
