@@ -9,10 +9,12 @@ mod args;
 pub mod collect;
 mod exit;
 mod logging;
+mod profiles;
 mod progress;
 mod recipients;
 
 pub use args::{CollectArgs, CompressionArg, LogArgs};
 pub use exit::{Exit, EXIT_COMPLETE, EXIT_FAILED, EXIT_WITH_ERRORS};
 pub use logging::{init_logging, LogCapture};
+pub use profiles::print_embedded_profiles;
 pub use recipients::{parse_recipient, resolve_recipients};

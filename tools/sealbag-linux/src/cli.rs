@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sealbag_common::cli::{collect, init_logging, CollectArgs, Exit, LogArgs};
-use sealbag_common::profile::{Profile, TargetOs, EMBEDDED};
+use sealbag_common::cli::{
+    collect, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
+};
+use sealbag_common::profile::TargetOs;
 use sealbag_common::FsSource;
 
 /// Collects a profile's artifacts from a Linux host into one sealed archive.
@@ -57,15 +59,7 @@ pub fn main() -> ExitCode {
     let log = init_logging(&cli.log);
     match cli.command {
         Command::Profiles => {
-            for (name, _) in EMBEDDED {
-                match Profile::load(name) {
-                    Ok(p) if matches!(p.os, TargetOs::Linux | TargetOs::Any) => {
-                        println!("{name}\t{}", p.description);
-                    }
-                    Ok(_) => {}
-                    Err(e) => eprintln!("{name}: {e}"),
-                }
-            }
+            print_embedded_profiles(TargetOs::Linux);
             Exit::Complete.into()
         }
         Command::Collect {

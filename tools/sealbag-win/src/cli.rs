@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use sealbag_common::cli::{collect, init_logging, CollectArgs, Exit, LogArgs};
+use sealbag_common::cli::{
+    collect, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
+};
 use sealbag_common::engine::Hooks;
-use sealbag_common::profile::{Profile, TargetOs, EMBEDDED};
+use sealbag_common::profile::TargetOs;
 
 use crate::EvtxFileParser;
 
@@ -84,15 +86,7 @@ pub fn main() -> ExitCode {
     let log = init_logging(&cli.log);
     match cli.command {
         Command::Profiles => {
-            for (name, _) in EMBEDDED {
-                match Profile::load(name) {
-                    Ok(p) if matches!(p.os, TargetOs::Windows | TargetOs::Any) => {
-                        println!("{name}\t{}", p.description);
-                    }
-                    Ok(_) => {}
-                    Err(e) => eprintln!("{name}: {e}"),
-                }
-            }
+            print_embedded_profiles(TargetOs::Windows);
             Exit::Complete.into()
         }
         Command::Collect {
