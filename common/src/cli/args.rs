@@ -87,6 +87,38 @@ pub struct CollectArgs {
     /// Compression threads (default: the number of CPUs, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
+
+    /// Read at most this many megabytes (10^6 bytes) per second from the
+    /// source, e.g. `20` or `2.5`: keeps the host's disk and storage network
+    /// free for its own work.
+    #[arg(long, value_name = "MB/S", value_parser = parse_rate_arg)]
+    pub rate_limit: Option<u64>,
+
+    /// Yield CPU and disk to the host's own work (Linux: nice 19 and the idle
+    /// I/O class; macOS: nice 19 and I/O throttling; Windows: background mode).
+    #[arg(long)]
+    pub low_priority: bool,
+
+    /// Allow writing the archive onto the volume being collected. By default
+    /// a live collection refuses: the archive would overwrite free space that
+    /// may still hold deleted evidence.
+    #[arg(long)]
+    pub allow_same_volume: bool,
+}
+
+/// Bytes per second from `MB/s` (decimal megabytes, fractions allowed).
+fn parse_rate_arg(text: &str) -> Result<u64, String> {
+    let hint = "write megabytes per second, e.g. `20` or `2.5`";
+    let value: f64 = text
+        .trim()
+        .trim_end_matches("MB/s")
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number: {hint}"))?;
+    if !value.is_finite() || value < 0.01 || value > 1.0e7 {
+        return Err(format!("`{text}` is out of range (0.01 to 10000000): {hint}"));
+    }
+    Ok((value * 1_000_000.0) as u64)
 }
 
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {

@@ -58,6 +58,28 @@ pub fn run_collect(args: &CollectArgs, collection: Collection<'_>) -> Exit {
 
 fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, String> {
     let started = Timestamp::now();
+    if args.low_priority {
+        // First, before the compression and writer threads exist: they inherit it.
+        match crate::live::lower_priority() {
+            Ok(done) => tracing::info!("--low-priority: {done}"),
+            Err(e) => tracing::warn!("--low-priority: cannot lower the priority ({e}); collecting at normal priority"),
+        }
+    }
+    let throttled;
+    let collection = match args.rate_limit {
+        Some(rate) => {
+            tracing::info!(bytes_per_second = rate, "--rate-limit: source reads held to {:.2} MB/s", rate as f64 / 1e6);
+            throttled = crate::source::ThrottledSource::new(
+                collection.source,
+                crate::source::RateLimit::new(rate),
+            );
+            Collection {
+                source: &throttled,
+                ..collection
+            }
+        }
+        None => collection,
+    };
     let spec = args
         .profile
         .clone()
@@ -103,8 +125,11 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
     let reserve = args
         .reserve
         .unwrap_or(24 * MIB + u64::from(threads) * 6 * MIB);
-    let (output, output_name) =
-        open_output(args, &collection.host.hostname, started, reserve, &stop)?;
+    let output_path = output_path(args, &collection.host.hostname, started);
+    if let Some(path) = &output_path {
+        super::same_volume::guard(path, &collection.source.info(), args.allow_same_volume)?;
+    }
+    let (output, output_name) = open_output(output_path, reserve, &stop)?;
     if let Output::File(file) = &output {
         options.own_files = own_files_in_source(file.path(), collection.source);
     }
@@ -275,20 +300,12 @@ fn own_files_in_source(output: &std::path::Path, source: &dyn Source) -> Vec<cra
     found
 }
 
-fn open_output(
-    args: &CollectArgs,
-    hostname: &str,
-    started: Timestamp,
-    reserve: u64,
-    stop: &StopSignal,
-) -> Result<(Output, String), String> {
+/// Where the archive goes: `None` for stdout, else the given or default path.
+fn output_path(args: &CollectArgs, hostname: &str, started: Timestamp) -> Option<PathBuf> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
-        if io::stdout().is_terminal() {
-            return Err("refusing to write the archive to a terminal\nhint: redirect stdout (`> file`) or give `--output PATH`".into());
-        }
-        return Ok((Output::Stdout(io::stdout()), "stdout".into()));
+        return None;
     }
-    let path = match &args.output {
+    Some(match &args.output {
         Some(path) => path.clone(),
         None => {
             let host: String = hostname
@@ -314,6 +331,19 @@ fn open_output(
             }
             PathBuf::from(name)
         }
+    })
+}
+
+fn open_output(
+    path: Option<PathBuf>,
+    reserve: u64,
+    stop: &StopSignal,
+) -> Result<(Output, String), String> {
+    let Some(path) = path else {
+        if io::stdout().is_terminal() {
+            return Err("refusing to write the archive to a terminal\nhint: redirect stdout (`> file`) or give `--output PATH`".into());
+        }
+        return Ok((Output::Stdout(io::stdout()), "stdout".into()));
     };
     let file = OutputFile::create(&path, reserve, stop.clone()).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {

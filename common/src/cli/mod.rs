@@ -12,6 +12,7 @@ mod logging;
 mod profiles;
 mod progress;
 mod recipients;
+mod same_volume;
 
 pub use args::{CollectArgs, CompressionArg, LogArgs};
 pub use exit::{Exit, EXIT_COMPLETE, EXIT_FAILED, EXIT_WITH_ERRORS};

@@ -11,6 +11,7 @@ mod memory;
 mod partition;
 mod path;
 mod sector;
+mod throttle;
 mod time;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ pub use partition::{
 };
 pub use path::SourcePath;
 pub use sector::SectorReader;
+pub use throttle::{RateLimit, ThrottledSource};
 pub use time::Timestamp;
 
 /// What kind of thing a directory entry is, as the source reports it.

@@ -63,7 +63,7 @@ fn live_processes_and_sockets_reach_the_archive() {
     let profile = "name = \"test-live\"\nos = \"linux\"\n\
         [[live]]\nkind = \"processes\"\n[[live]]\nkind = \"network\"\n\
         [[live]]\nkind = \"system\"\n[[live]]\nkind = \"mounts\"\n";
-    let code = collect_and_unpack(dir.path(), profile, &[]);
+    let code = collect_and_unpack(dir.path(), profile, &["--allow-same-volume"]);
     let _ = sleeper.kill();
     let _ = sleeper.wait();
     assert!(code == 0 || code == 1, "exit {code}");

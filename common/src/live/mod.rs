@@ -1,0 +1,7 @@
+//! The few operating-system calls the shared collect command needs that std
+//! does not offer. This is the crate's only `unsafe` code; every block says
+//! why it is sound.
+
+mod priority;
+
+pub use priority::lower_priority;
