@@ -115,8 +115,10 @@ fn parse_rate_arg(text: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a number: {hint}"))?;
-    if !value.is_finite() || value < 0.01 || value > 1.0e7 {
-        return Err(format!("`{text}` is out of range (0.01 to 10000000): {hint}"));
+    if !value.is_finite() || !(0.01..=1.0e7).contains(&value) {
+        return Err(format!(
+            "`{text}` is out of range (0.01 to 10000000): {hint}"
+        ));
     }
     Ok((value * 1_000_000.0) as u64)
 }

@@ -62,13 +62,19 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         // First, before the compression and writer threads exist: they inherit it.
         match crate::live::lower_priority() {
             Ok(done) => tracing::info!("--low-priority: {done}"),
-            Err(e) => tracing::warn!("--low-priority: cannot lower the priority ({e}); collecting at normal priority"),
+            Err(e) => tracing::warn!(
+                "--low-priority: cannot lower the priority ({e}); collecting at normal priority"
+            ),
         }
     }
     let throttled;
     let collection = match args.rate_limit {
         Some(rate) => {
-            tracing::info!(bytes_per_second = rate, "--rate-limit: source reads held to {:.2} MB/s", rate as f64 / 1e6);
+            tracing::info!(
+                bytes_per_second = rate,
+                "--rate-limit: source reads held to {:.2} MB/s",
+                rate as f64 / 1e6
+            );
             throttled = crate::source::ThrottledSource::new(
                 collection.source,
                 crate::source::RateLimit::new(rate),

@@ -60,7 +60,9 @@ pub fn walk(
         }
         let children = match children_of(source, &frame, components, case_sensitive) {
             Ok(children) => children,
-            Err(SourceError::NotFound { .. }) => continue,
+            // Only the root is looked for without being known to exist; any
+            // other folder was seen a moment ago: deleted during the walk.
+            Err(SourceError::NotFound { .. }) if frame.dir.is_root() => continue,
             Err(e) => {
                 visit(WalkEvent::Error(frame.dir.clone(), e));
                 continue;
@@ -80,7 +82,9 @@ pub fn walk(
             let path = frame.dir.join(&name);
             let metadata = match source.metadata(&path) {
                 Ok(m) => m,
-                Err(SourceError::NotFound { .. }) => continue,
+                // A literal name the profile asks for may simply not exist;
+                // a name a listing gave vanished since: that is recorded.
+                Err(SourceError::NotFound { .. }) if !(by_wildcard || frame.whole) => continue,
                 Err(e) => {
                     visit(WalkEvent::Error(path, e));
                     continue;

@@ -149,7 +149,8 @@ mod tests {
             assert!(status.success(), "the child check failed");
             return;
         }
-        let spare = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(300)));
+        let spare =
+            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(300)));
         let done = super::lower_priority().expect("lower priority");
         assert_eq!(done, "nice 19, I/O class idle");
         for task in std::fs::read_dir("/proc/self/task").expect("tasks") {
@@ -157,7 +158,12 @@ mod tests {
             let stat = std::fs::read_to_string(task.join("stat")).expect("stat");
             // Field 19 (1-based) after the `comm` field's closing parenthesis is nice.
             let after = &stat[stat.rfind(')').expect("comm") + 2..];
-            let nice: i32 = after.split(' ').nth(16).expect("nice").parse().expect("int");
+            let nice: i32 = after
+                .split(' ')
+                .nth(16)
+                .expect("nice")
+                .parse()
+                .expect("int");
             assert_eq!(nice, 19, "{}", task.display());
         }
         spare.join().expect("join");
