@@ -23,6 +23,8 @@ mod names;
 mod record;
 mod runs;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Seek, SeekFrom};
@@ -261,7 +263,7 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
     /// record (for enumeration and benchmarks); errors name the record.
     pub fn probe_record(&self, number: u64) -> Result<bool, String> {
         let record = self.read_record(number)?;
-        Ok(record.flags & 1 != 0 && record.base == 0)
+        Ok(record.flags & 1 != 0 && !record.is_extension)
     }
 
     /// Reads $MFT's own record and gathers its $DATA extents, following its
@@ -288,7 +290,8 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             extra.dedup();
             for number in extra {
                 let record = self.read_record(number)?;
-                if record.base != 0 {
+                // An extension of $MFT names record 0 as its base.
+                if record.is_extension && record.base == 0 {
                     pieces.extend(
                         record
                             .attributes
@@ -379,7 +382,7 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
         if record.flags & 1 == 0 {
             return Err(format!("MFT record {number} is not in use (deleted file)"));
         }
-        if record.base != 0 {
+        if record.is_extension {
             return Err(format!(
                 "MFT record {number} is an extension of record {}",
                 record.base
@@ -404,7 +407,7 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
                     ));
                 }
                 match self.read_record(ext) {
-                    Ok(e) if e.base == number => attributes.extend(
+                    Ok(e) if e.is_extension && e.base == number => attributes.extend(
                         e.attributes
                             .into_iter()
                             .filter(|a| a.ty != ty::ATTRIBUTE_LIST),
@@ -546,6 +549,9 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
     ) -> Result<(u64, Option<Vec<u16>>), SourceError> {
         let components: Vec<&[u8]> = path.components().collect();
         let mut current = ROOT;
+        // Directories have no hard links: a record met twice on one path is
+        // a loop in hostile indexes, which would make a `**` walk endless.
+        let mut on_path = HashSet::from([ROOT]);
         let mut stream_name: Option<Vec<u16>> = stream.map(|s| s.encode_utf16().collect());
         for (i, component) in components.iter().enumerate() {
             let mut name = *component;
@@ -580,6 +586,12 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
                 .get(&self.upcase.fold(&units))
                 .ok_or_else(|| SourceError::NotFound { path: path.clone() })?;
             current = dir.entries[*index].record;
+            if !on_path.insert(current) {
+                return Err(corrupt(
+                    path,
+                    format!("directory loop: MFT record {current} is its own ancestor"),
+                ));
+            }
         }
         if let Some(name) = &stream_name {
             if name.is_empty() {
@@ -623,10 +635,12 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
                         format!(":{}", String::from_utf16_lossy(name))
                     }
                 );
-                layout = Some(
-                    StreamLayout::gather(&pieces, self.cluster, &what)
-                        .map_err(|e| corrupt(path, e))?,
-                );
+                let mut gathered = StreamLayout::gather(&pieces, self.cluster, &what)
+                    .map_err(|e| corrupt(path, e))?;
+                if is_usn_journal(&file, name) {
+                    gathered.skip_sparse_head(self.cluster);
+                }
+                layout = Some(gathered);
             }
         }
         let mut metadata = Metadata::new(kind, layout.as_ref().map_or(0, |l| l.size()));
@@ -671,6 +685,13 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
             if l.sparse {
                 extra.insert("ntfs_sparse".into(), true.into());
             }
+            if l.skip > 0 {
+                // Only the allocated tail is stored: its byte 0 is byte
+                // `ntfs_stream_offset` of the stream (for $J, the USN of the
+                // first record kept).
+                extra.insert("ntfs_stream_offset".into(), l.skip.into());
+                extra.insert("ntfs_stream_size".into(), l.stream_size().into());
+            }
             if l.encrypted {
                 extra.insert(
                     "ntfs_encrypted".into(),
@@ -689,6 +710,18 @@ impl<R: Read + Seek + Send> NtfsSource<R> {
         }
         Ok((file, metadata, layout))
     }
+}
+
+/// Whether stream `name` of `file` is the change journal's `$J`, whose
+/// deallocated (sparse) head is skipped: `$J` of a file named `$UsnJrnl`.
+/// The parent is not checked, on purpose: skipping is lossless (only
+/// clusters no run maps are skipped, and the manifest says how many), and
+/// a fixture made with ntfs-3g, which refuses to write into `$Extend`, can
+/// then exercise it.
+fn is_usn_journal(file: &FileInfo, name: &[u16]) -> bool {
+    let j: Vec<u16> = "$J".encode_utf16().collect();
+    let usn: Vec<u16> = "$UsnJrnl".encode_utf16().collect();
+    name == j.as_slice() && file.file_names.iter().any(|f| f.name == usn)
 }
 
 /// Entries of an attribute list: (type, name, record number).
@@ -836,6 +869,7 @@ impl<R: Read + Seek + Send> Source for NtfsSource<R> {
             encrypted: false,
             sparse: false,
             gaps: Vec::new(),
+            skip: 0,
         });
         Ok(OpenedFile {
             reader: Box::new(StreamReader::new(&self.dev, layout, self.cluster)),

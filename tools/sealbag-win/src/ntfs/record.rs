@@ -80,8 +80,12 @@ pub struct Record {
     pub flags: u16,
     /// Hard link count.
     pub links: u16,
-    /// Base record number (0 for a base record).
+    /// Base record number (0 for a base record, and for extensions of
+    /// record 0 itself: see `is_extension`).
     pub base: u64,
+    /// Whether this is an extension record: the base file reference is set
+    /// (its sequence number makes it non-zero even when the base is `$MFT`).
+    pub is_extension: bool,
     /// The attributes, in record order.
     pub attributes: Vec<Attribute>,
 }
@@ -138,7 +142,8 @@ pub fn parse_record(mut buf: Vec<u8>, number: u64) -> Result<Record, String> {
     let first = u16_at(&buf, 20).ok_or_else(|| bad("header"))? as usize;
     let flags = u16_at(&buf, 22).ok_or_else(|| bad("header"))?;
     let used = (u32_at(&buf, 24).ok_or_else(|| bad("header"))? as usize).min(buf.len());
-    let base = u64_at(&buf, 32).ok_or_else(|| bad("header"))? & 0xFFFF_FFFF_FFFF;
+    let base_reference = u64_at(&buf, 32).ok_or_else(|| bad("header"))?;
+    let base = base_reference & 0xFFFF_FFFF_FFFF;
     let mut attributes = Vec::new();
     let mut offset = first;
     while offset + 8 <= used {
@@ -208,6 +213,7 @@ pub fn parse_record(mut buf: Vec<u8>, number: u64) -> Result<Record, String> {
         flags,
         links,
         base,
+        is_extension: base_reference != 0,
         attributes,
     })
 }

@@ -43,15 +43,56 @@ pub struct StreamLayout {
     /// Problems found while gathering it (missing extents): the reader
     /// fails where the bytes are missing, so the copy is marked partial.
     pub gaps: Vec<String>,
+    /// Bytes at the start of the stream that are not served: the sparse
+    /// head skipped by [`StreamLayout::skip_sparse_head`]. The reader's byte 0
+    /// is byte `skip` of the stream.
+    pub skip: u64,
 }
 
 impl StreamLayout {
-    /// Size of the data.
+    /// Bytes served: the size of the data less the skipped head.
     pub fn size(&self) -> u64 {
+        self.stream_size().saturating_sub(self.skip)
+    }
+
+    /// Size of the whole stream, skipped head included.
+    pub fn stream_size(&self) -> u64 {
         match &self.layout {
             Layout::Resident(bytes) => bytes.len() as u64,
             Layout::Clusters { data_size, .. } => *data_size,
         }
+    }
+
+    /// Skips the leading sparse runs of an uncompressed stream, so that only
+    /// the allocated tail is served (`$UsnJrnl:$J`, whose head Windows
+    /// deallocates as the journal wraps: gigabytes of zeros that were never
+    /// written). Returns how many bytes are skipped (0 if the stream does not
+    /// start with a hole). Only clusters no run maps to the disk are skipped,
+    /// so the skipped bytes are zeros by definition and nothing is lost.
+    pub fn skip_sparse_head(&mut self, cluster: u64) -> u64 {
+        let Layout::Clusters {
+            extents,
+            data_size,
+            compression_unit: None,
+            ..
+        } = &self.layout
+        else {
+            return 0;
+        };
+        let mut first = 0u64;
+        for extent in extents {
+            if extent.lcn.is_some() {
+                break;
+            }
+            // Extents are contiguous from VCN 0 once gathered; a gap (a
+            // missing extension record) stops the skip so the reader reports it.
+            if extent.vcn != first {
+                break;
+            }
+            first = extent.vcn.saturating_add(extent.clusters);
+        }
+        self.skip = first.saturating_mul(cluster).min(*data_size);
+        self.skip
     }
 
     /// Gathers the extents of one attribute (all pieces share a type and
@@ -67,6 +108,7 @@ impl StreamLayout {
             encrypted: flags & 0x4000 != 0,
             sparse: flags & 0x8000 != 0,
             gaps: Vec::new(),
+            skip: 0,
         };
         if let Body::Resident(bytes) = &first.body {
             if pieces.len() > 1 {
@@ -219,9 +261,10 @@ impl<'a, R: Read + Seek> StreamReader<'a, R> {
     pub fn new(dev: &'a Mutex<R>, layout: StreamLayout, cluster: u64) -> Self {
         StreamReader {
             dev,
-            layout,
             cluster,
-            position: 0,
+            // Byte `skip` of the stream is the reader's byte 0.
+            position: layout.skip,
+            layout,
             unit: None,
         }
     }
@@ -279,7 +322,8 @@ impl<'a, R: Read + Seek> StreamReader<'a, R> {
 
 impl<R: Read + Seek> Read for StreamReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let size = self.layout.size();
+        // `position` is in stream bytes (the skipped head included).
+        let size = self.layout.stream_size();
         if self.position >= size || buf.is_empty() {
             return Ok(0);
         }
@@ -335,19 +379,19 @@ impl<R: Read + Seek> Read for StreamReader<'_, R> {
 }
 
 impl<R> Seek for StreamReader<'_, R> {
+    /// Positions are relative to the first byte served (after the skipped head).
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let size = match &self.layout.layout {
-            Layout::Resident(b) => b.len() as u64,
-            Layout::Clusters { data_size, .. } => *data_size,
-        };
+        let size = self.layout.size();
+        let current = self.position.saturating_sub(self.layout.skip);
         let target = match pos {
             SeekFrom::Start(n) => Some(n),
-            SeekFrom::Current(d) => self.position.checked_add_signed(d),
+            SeekFrom::Current(d) => current.checked_add_signed(d),
             SeekFrom::End(d) => size.checked_add_signed(d),
         };
-        self.position = target
+        let target = target
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
-        Ok(self.position)
+        self.position = target.saturating_add(self.layout.skip);
+        Ok(target)
     }
 }
 
@@ -430,6 +474,91 @@ mod tests {
         expected.extend(vec![21u8; 512]);
         expected.extend(vec![0u8; 352]);
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn sparse_head_is_skipped_and_tail_read_exactly() {
+        let dev = volume();
+        // VCN 0-9 sparse, 10-11 at LCN 10, 12 sparse; 6300 bytes of data.
+        let mut journal = piece(
+            40,
+            0,
+            12,
+            vec![
+                Extent {
+                    vcn: 0,
+                    clusters: 10,
+                    lcn: None,
+                },
+                Extent {
+                    vcn: 10,
+                    clusters: 2,
+                    lcn: Some(10),
+                },
+                Extent {
+                    vcn: 12,
+                    clusters: 1,
+                    lcn: None,
+                },
+            ],
+            6300,
+        );
+        journal.flags = 0x8000;
+        let mut layout = StreamLayout::gather(&[&journal], 512, "test").expect("gather");
+        assert_eq!(layout.skip_sparse_head(512), 5120);
+        assert_eq!((layout.size(), layout.stream_size()), (1180, 6300));
+        let mut reader = StreamReader::new(&dev, layout.clone(), 512);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).expect("read");
+        let mut expected = vec![10u8; 512];
+        expected.extend(vec![11u8; 512]);
+        expected.extend(vec![0u8; 156]);
+        assert_eq!(out, expected);
+        // Seeks are relative to the first byte served.
+        assert_eq!(reader.seek(SeekFrom::Start(512)).expect("seek"), 512);
+        let mut one = [0u8; 1];
+        reader.read_exact(&mut one).expect("read");
+        assert_eq!(one, [11]);
+        assert_eq!(reader.seek(SeekFrom::End(0)).expect("seek"), 1180);
+        assert!(reader.seek(SeekFrom::Current(-1181)).is_err());
+        // A stream that starts allocated is served whole.
+        let mut whole = StreamLayout::gather(
+            &[&piece(
+                40,
+                0,
+                1,
+                vec![Extent {
+                    vcn: 0,
+                    clusters: 2,
+                    lcn: Some(3),
+                }],
+                1024,
+            )],
+            512,
+            "t",
+        )
+        .expect("gather");
+        assert_eq!(whole.skip_sparse_head(512), 0);
+        assert_eq!(whole.size(), 1024);
+        // Entirely sparse: nothing is served, nothing is lost.
+        let mut empty = StreamLayout::gather(
+            &[&piece(
+                40,
+                0,
+                3,
+                vec![Extent {
+                    vcn: 0,
+                    clusters: 4,
+                    lcn: None,
+                }],
+                2000,
+            )],
+            512,
+            "t",
+        )
+        .expect("gather");
+        assert_eq!(empty.skip_sparse_head(512), 2000);
+        assert_eq!(empty.size(), 0);
     }
 
     #[test]
