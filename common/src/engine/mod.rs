@@ -651,4 +651,81 @@ mod tests {
         assert_eq!(report.counts.skipped, 2);
         assert_eq!(report.stopped, None);
     }
+
+    /// A per-target parser that lists what it was given, in one member.
+    struct Lister;
+
+    impl FileParser for Lister {
+        fn name(&self) -> &'static str {
+            "unifiedlog"
+        }
+        fn suffix(&self) -> &'static str {
+            ".txt"
+        }
+        fn parse(
+            &self,
+            _: &Target,
+            _: &SourcePath,
+            _: &mut dyn crate::source::ReadSeek,
+            _: &mut dyn std::io::Write,
+        ) -> Result<hooks::Facts, String> {
+            panic!("a per-target parser is never called file by file")
+        }
+        fn per_target(&self) -> bool {
+            true
+        }
+        fn parse_target(
+            &self,
+            _: &Target,
+            files: &[SourcePath],
+            context: &mut LiveContext<'_>,
+        ) -> Result<(), String> {
+            let mut buffer = context.buffer().map_err(|e| e.to_string())?;
+            for file in files {
+                let mut opened = context.source.open(file, None).map_err(|e| e.to_string())?;
+                std::io::copy(&mut opened.reader, &mut buffer).map_err(|e| e.to_string())?;
+            }
+            let generated = buffer.finish().map_err(|e| e.to_string())?;
+            context
+                .add_member("parsed/all.txt", &generated, "test", hooks::Facts::new())
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    #[test]
+    fn a_per_target_parser_reads_the_targets_files_once_all_are_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("logs")).expect("mkdir");
+        std::fs::write(root.join("logs/a"), b"A").expect("write");
+        std::fs::write(root.join("logs/b"), b"B").expect("write");
+        let profile = Profile::from_toml(
+            "name = \"t\"\n[[target]]\nname = \"logs\"\npaths = [\"/logs/*\"]\nparse = \"unifiedlog\"\n",
+            "t.toml",
+        )
+        .expect("profile");
+        let options = EngineOptions {
+            hooks: Hooks {
+                parsers: vec![std::sync::Arc::new(Lister)],
+                live: Vec::new(),
+            },
+            ..EngineOptions::default()
+        };
+        let mut sink = MemorySink::default();
+        run(&profile, &FsSource::tree(root), &mut sink, &options, &()).expect("run");
+        let names: Vec<&[u8]> = sink.files.iter().map(|(n, _)| n.as_slice()).collect();
+        assert_eq!(
+            names,
+            vec![&b"files/logs/a"[..], b"files/logs/b", b"parsed/all.txt"],
+            "the parse comes after the target's files"
+        );
+        assert_eq!(sink.files[2].1, b"AB");
+        let record = sink
+            .records
+            .iter()
+            .find(|r| r.path == "parsed/all.txt")
+            .expect("record of the member");
+        assert_eq!(record.target, "logs");
+        assert_eq!(record.method.as_deref(), Some("test"));
+    }
 }
