@@ -255,14 +255,30 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         sealed.sha256,
         sealed.bytes
     );
+    // A macOS profile whose files were refused: say what is usually missing.
+    let full_disk_access = (profile.os == crate::profile::TargetOs::Macos
+        && counts.permission_denied > 0)
+        .then(|| {
+            format!(
+                "{} entries refused by the OS: {} (grant it to the binary with packaging/macos/sealbag-pppc.mobileconfig through your MDM), or run as root; the manifest lists them",
+                counts.permission_denied,
+                crate::engine::FULL_DISK_ACCESS
+            )
+        });
+    if let Some(warning) = &full_disk_access {
+        eprintln!("warning: {warning}");
+    }
     if output_name != "stdout" {
-        let summary = serde_json::json!({
+        let mut summary = serde_json::json!({
             "output": output_name,
             "sha256": sealed.sha256,
             "bytes": sealed.bytes,
             "complete": info.complete,
             "counts": counts,
         });
+        if let Some(warning) = full_disk_access {
+            summary["warning"] = warning.into();
+        }
         println!("{summary}");
     }
     if report.stopped == Some(StopReason::OutputFailed) {

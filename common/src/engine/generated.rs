@@ -46,6 +46,12 @@ impl GeneratedBuffer {
         self.raw_len
     }
 
+    /// Compressed bytes held so far: a writer that must stay under the cap
+    /// (a parse that splits its output into parts) watches this.
+    pub fn compressed_len(&self) -> usize {
+        self.encoder.get_ref().len()
+    }
+
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
         self.raw_len == 0

@@ -38,6 +38,28 @@ pub trait FileParser: Send + Sync {
         data: &mut dyn ReadSeek,
         out: &mut dyn Write,
     ) -> Result<Facts, String>;
+
+    /// Whether this parser reads a target's files together, once the whole
+    /// target is collected, instead of each file alone: the unified logs
+    /// need their tracev3, timesync and uuidtext files at once. Such a
+    /// parser implements [`FileParser::parse_target`]; its `parse` is never called.
+    fn per_target(&self) -> bool {
+        false
+    }
+
+    /// For a [`per_target`](FileParser::per_target) parser: parses `files`
+    /// (the target's files that were collected whole, in the order they were
+    /// stored), reading them back through `context.source`, and adds its
+    /// members (`parsed/…`) and records through `context`.
+    fn parse_target(
+        &self,
+        target: &Target,
+        files: &[SourcePath],
+        context: &mut LiveContext<'_>,
+    ) -> Result<(), String> {
+        let _ = (target, files, context);
+        Err(format!("parser `{}` reads files one by one", self.name()))
+    }
 }
 
 /// Reads one kind of volatile state (processes, sockets…) and writes members under `live/`.

@@ -80,7 +80,19 @@ pub struct RunCounts {
     pub skipped: u64,
     /// Bytes of file data stored.
     pub bytes: u64,
+    /// Entries the operating system refused to read (counted in `error` too).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub permission_denied: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What a refusal says when the profile is for macOS, where TCC refuses
+/// protected files (TCC.db, Mail, Safari…) even to root unless the binary has
+/// Full Disk Access (`packaging/macos/sealbag-pppc.mobileconfig` grants it).
+pub const FULL_DISK_ACCESS: &str = "needs Full Disk Access";
 
 impl RunCounts {
     fn count(&mut self, record: &ManifestRecord) {
@@ -136,6 +148,8 @@ pub fn run(
         observer,
         seen: HashSet::new(),
         counts: RunCounts::default(),
+        per_target: Vec::new(),
+        macos: profile.os == crate::profile::TargetOs::Macos,
     };
     // Most volatile first: live state, then commands, then files.
     if !options.dry_run {
@@ -146,6 +160,7 @@ pub fn run(
     }
     'targets: for target in &profile.targets {
         tracing::info!(target_name = %target.name, "collecting target");
+        run.per_target.clear();
         for glob in &target.paths {
             for pattern in glob.alternatives() {
                 if options.stop.is_set() {
@@ -172,6 +187,7 @@ pub fn run(
                 }
             }
         }
+        run.parse_target(target)?;
     }
     Ok(RunReport {
         counts: run.counts,
@@ -186,9 +202,28 @@ struct Run<'a> {
     observer: &'a dyn Observer,
     seen: HashSet<SourcePath>,
     counts: RunCounts,
+    /// The current target's files collected whole, for a per-target parser.
+    per_target: Vec<SourcePath>,
+    /// Whether the profile is for macOS (refusals then say [`FULL_DISK_ACCESS`]).
+    macos: bool,
 }
 
 impl Run<'_> {
+    /// The text of a source error for the manifest; a refusal is counted,
+    /// and on a macOS profile says what is usually missing.
+    fn describe(&mut self, error: &SourceError) -> String {
+        let mut text = error.to_string();
+        if matches!(error, SourceError::PermissionDenied { .. }) {
+            self.counts.permission_denied += 1;
+            if self.macos && !text.contains(FULL_DISK_ACCESS) {
+                text.push_str(" (");
+                text.push_str(FULL_DISK_ACCESS);
+                text.push_str(", or root)");
+            }
+        }
+        text
+    }
+
     fn live(&mut self, profile: &Profile) -> Result<(), SinkError> {
         for target in &profile.live {
             if self.options.stop.is_set() {
@@ -256,6 +291,10 @@ impl Run<'_> {
             );
             return Ok(());
         };
+        if parser.per_target() {
+            self.per_target.push(path.clone());
+            return Ok(());
+        }
         let mut member = b"parsed/".to_vec();
         let relative = archive_path
             .strip_prefix(b"files/".as_slice())
@@ -295,6 +334,50 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Runs a per-target parser (see [`FileParser::per_target`]) over the
+    /// files the target collected whole, once its globs are all walked.
+    fn parse_target(&mut self, target: &Target) -> Result<(), SinkError> {
+        let Some(parser) = target
+            .parse
+            .as_deref()
+            .and_then(|name| self.options.hooks.parser(name))
+            .filter(|p| p.per_target())
+            .cloned()
+        else {
+            return Ok(());
+        };
+        if self.options.dry_run || self.options.stop.is_set() {
+            return Ok(());
+        }
+        let files = std::mem::take(&mut self.per_target);
+        tracing::info!(target_name = %target.name, parser = parser.name(), files = files.len(), "parsing the target");
+        let mut context = LiveContext {
+            source: self.source,
+            stop: &self.options.stop,
+            sink: &mut *self.sink,
+            target_name: target.name.clone(),
+            records: Vec::new(),
+        };
+        let result = parser.parse_target(target, &files, &mut context);
+        let records = std::mem::take(&mut context.records);
+        if let Err(error) = result {
+            tracing::warn!(target_name = %target.name, %error, "parse failed");
+            let mut record = ManifestRecord::new(
+                &SourcePath::root(),
+                &target.name,
+                EntryKind::Other,
+                Status::Error,
+            );
+            record.path = format!("parse:{}", parser.name());
+            record.error = Some(error);
+            self.emit(record)?;
+        }
+        for record in records {
+            self.emit(record)?;
+        }
+        Ok(())
+    }
+
     fn handle(
         &mut self,
         target: &Target,
@@ -309,7 +392,7 @@ impl Run<'_> {
                     _ => EntryKind::Directory,
                 };
                 let mut record = ManifestRecord::new(&path, &target.name, kind, Status::Error);
-                record.error = Some(error.to_string());
+                record.error = Some(self.describe(&error));
                 self.emit(record)
             }
             WalkEvent::Match(path, metadata) => {
@@ -401,7 +484,7 @@ impl Run<'_> {
                     SourceError::NotAFile { .. } | SourceError::NotFound { .. } => Status::Skipped,
                     _ => Status::Error,
                 };
-                record.error = Some(e.to_string());
+                record.error = Some(self.describe(&e));
                 return self.emit(record);
             }
         };
@@ -567,5 +650,82 @@ mod tests {
         assert_eq!(report.counts.ok, 2);
         assert_eq!(report.counts.skipped, 2);
         assert_eq!(report.stopped, None);
+    }
+
+    /// A per-target parser that lists what it was given, in one member.
+    struct Lister;
+
+    impl FileParser for Lister {
+        fn name(&self) -> &'static str {
+            "unifiedlog"
+        }
+        fn suffix(&self) -> &'static str {
+            ".txt"
+        }
+        fn parse(
+            &self,
+            _: &Target,
+            _: &SourcePath,
+            _: &mut dyn crate::source::ReadSeek,
+            _: &mut dyn std::io::Write,
+        ) -> Result<hooks::Facts, String> {
+            panic!("a per-target parser is never called file by file")
+        }
+        fn per_target(&self) -> bool {
+            true
+        }
+        fn parse_target(
+            &self,
+            _: &Target,
+            files: &[SourcePath],
+            context: &mut LiveContext<'_>,
+        ) -> Result<(), String> {
+            let mut buffer = context.buffer().map_err(|e| e.to_string())?;
+            for file in files {
+                let mut opened = context.source.open(file, None).map_err(|e| e.to_string())?;
+                std::io::copy(&mut opened.reader, &mut buffer).map_err(|e| e.to_string())?;
+            }
+            let generated = buffer.finish().map_err(|e| e.to_string())?;
+            context
+                .add_member("parsed/all.txt", &generated, "test", hooks::Facts::new())
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    #[test]
+    fn a_per_target_parser_reads_the_targets_files_once_all_are_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("logs")).expect("mkdir");
+        std::fs::write(root.join("logs/a"), b"A").expect("write");
+        std::fs::write(root.join("logs/b"), b"B").expect("write");
+        let profile = Profile::from_toml(
+            "name = \"t\"\n[[target]]\nname = \"logs\"\npaths = [\"/logs/*\"]\nparse = \"unifiedlog\"\n",
+            "t.toml",
+        )
+        .expect("profile");
+        let options = EngineOptions {
+            hooks: Hooks {
+                parsers: vec![std::sync::Arc::new(Lister)],
+                live: Vec::new(),
+            },
+            ..EngineOptions::default()
+        };
+        let mut sink = MemorySink::default();
+        run(&profile, &FsSource::tree(root), &mut sink, &options, &()).expect("run");
+        let names: Vec<&[u8]> = sink.files.iter().map(|(n, _)| n.as_slice()).collect();
+        assert_eq!(
+            names,
+            vec![&b"files/logs/a"[..], b"files/logs/b", b"parsed/all.txt"],
+            "the parse comes after the target's files"
+        );
+        assert_eq!(sink.files[2].1, b"AB");
+        let record = sink
+            .records
+            .iter()
+            .find(|r| r.path == "parsed/all.txt")
+            .expect("record of the member");
+        assert_eq!(record.target, "logs");
+        assert_eq!(record.method.as_deref(), Some("test"));
     }
 }

@@ -63,7 +63,10 @@ const TOOL: collect::Tool = collect::Tool {
 /// The parsers and live collectors `sealbag-mac` provides.
 pub fn hooks() -> Hooks {
     Hooks {
-        parsers: vec![Arc::new(crate::PlistParser)],
+        parsers: vec![
+            Arc::new(crate::PlistParser),
+            Arc::new(crate::UnifiedLogParser),
+        ],
         live: vec![
             Arc::new(crate::PersistenceCollector),
             Arc::new(crate::LogarchiveCollector),

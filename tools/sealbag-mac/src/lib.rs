@@ -7,8 +7,9 @@
 //! What is macOS-specific is portable and lives here, so it is tested on
 //! any host: the `plist` parser ([`PlistParser`]), the `persistence`
 //! summary ([`PersistenceCollector`]), local accounts without password
-//! hashes ([`AccountsCollector`]) and the unified-log layout
-//! ([`LogarchiveCollector`]).
+//! hashes ([`AccountsCollector`]), the unified-log layout
+//! ([`LogarchiveCollector`]) and the unified-log parse to JSON lines
+//! ([`UnifiedLogParser`]).
 //!
 //! ```
 //! let parsed = sealbag_mac::plist::parse_bytes(b"<plist version=\"1.0\"><true/></plist>")?;
@@ -24,9 +25,11 @@ pub mod host;
 pub mod logarchive;
 pub mod persistence;
 pub mod plist;
+pub mod unifiedlog;
 
 pub use accounts::AccountsCollector;
 pub use cli::{hooks, main, Cli};
 pub use logarchive::LogarchiveCollector;
 pub use persistence::PersistenceCollector;
 pub use plist::PlistParser;
+pub use unifiedlog::UnifiedLogParser;

@@ -162,6 +162,24 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
         std::fs::read_to_string(bundle.join("Info.plist")).expect("Info.plist"),
         sealbag_mac::logarchive::info_plist(5)
     );
+    // And Python's plistlib reads it as the one key `log` needs.
+    let read = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], 'rb'))))",
+        )
+        .arg(bundle.join("Info.plist"))
+        .output()
+        .expect("python3");
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&read.stdout).expect("json"),
+        serde_json::json!({"OSArchiveVersion": 5})
+    );
 
     // Parsed plists are there, and equal what our parser gives for the stored file.
     let parsed: Value = serde_json::from_slice(

@@ -2,8 +2,10 @@
 
 mod e2e;
 mod fixture;
+mod full_disk_access;
 mod persistence;
 mod plist_corpus;
+mod unifiedlog;
 
 use std::path::PathBuf;
 
