@@ -13,7 +13,7 @@ fi
 export SEALBAG_GIT_COMMIT
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 DIST=${DIST:-$TARGET_DIR/dist}
-mkdir -p "$DIST"
+mkdir -p "$DIST" && DIST=$(cd "$DIST" && pwd)
 
 # loud MESSAGE: say something the reader must not miss (a skip, a missing tool).
 loud() { printf '\n!!!!! %s\n\n' "$*" >&2; }
