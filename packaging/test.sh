@@ -12,7 +12,7 @@ set -uo pipefail
 cd "$ROOT"
 
 apt_install wixl msitools libarchive-tools binutils cpio dpkg gcc-mingw-w64-x86-64 musl-tools \
-  age zstd tar file python3 || loud "apt could not install every test need"
+  rpm age zstd tar file python3 || loud "apt could not install every test need"
 if ! command -v wine >/dev/null && ! command -v wine64 >/dev/null; then
   apt_install wine64 || loud "wine64 unavailable: the .exe will not be started"
 fi
@@ -61,6 +61,17 @@ if want linux; then
     top="$work/tgz/sealbag-$VERSION-linux-x86_64"
     check "tarball SHA256SUMS verify (sha256sum -c)" sh -c "cd '$top' && sha256sum --quiet -c SHA256SUMS"
     check "tarball binary byte-identical to the built one" cmp -s "$bin" "$top/sealbag-linux"
+    rpm="$DIST/sealbag-linux-$VERSION-1.x86_64.rpm"
+    if [ -f "$rpm" ] && command -v rpm >/dev/null; then
+      check ".rpm header: sealbag-linux $VERSION x86_64" \
+        test "$(rpm -qp --qf '%{NAME} %{VERSION} %{ARCH}' "$rpm" 2>/dev/null)" = "sealbag-linux $VERSION x86_64"
+      check ".rpm requires nothing but rpmlib features (static binary)" \
+        sh -c "! rpm -qp --requires '$rpm' 2>/dev/null | grep -v '^rpmlib('"
+      mkdir "$work/rpm" && (cd "$work/rpm" && rpm2cpio "$rpm" | cpio -idm --quiet)
+      check ".rpm binary byte-identical to the built one" cmp -s "$bin" "$work/rpm/usr/bin/sealbag-linux"
+    else
+      skip "no .rpm (rpmbuild not installed)"
+    fi
   else
     skip_required "linux artifacts not built"
   fi

@@ -5,7 +5,8 @@
 #   sealbag-<version>-linux-x86_64.tar.gz        binary, profiles, SHA256SUMS
 #   sealbag-linux_<version>_amd64.deb            /usr/bin/sealbag-linux,
 #                                                /usr/share/sealbag/profiles/
-# Needs: what build-static.sh needs, and dpkg-deb.
+#   sealbag-linux-<version>-1.x86_64.rpm         the same files (when rpmbuild exists)
+# Needs: what build-static.sh needs, and dpkg-deb; rpmbuild (Debian `rpm`) optional.
 # Usage: packaging/linux/package.sh
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -50,7 +51,42 @@ find "$deb" -exec touch -h -d "@$epoch" {} +
 deb_out="$DIST/sealbag-linux_${VERSION}_amd64.deb"
 SOURCE_DATE_EPOCH=$epoch dpkg-deb --root-owner-group -Zxz --build "$deb" "$deb_out" >/dev/null
 
+outputs=("$DIST/sealbag-linux" "$DIST/$name.tar.gz" "$deb_out")
+if command -v rpmbuild >/dev/null; then
+  # The same tree as the .deb, packed by rpmbuild from a prebuilt binary.
+  top="$stage/rpm"
+  mkdir -p "$top/SPECS"
+  cat >"$top/SPECS/sealbag-linux.spec" <<SPEC
+Name: sealbag-linux
+Version: $VERSION
+Release: 1
+Summary: forensic triage collector (sealed archives)
+License: MIT OR Apache-2.0
+URL: https://example.invalid/sealbag
+ExclusiveArch: x86_64
+AutoReqProv: no
+%global debug_package %{nil}
+%global __os_install_post %{nil}
+%description
+Collects what a TOML profile names from this host into one tar, zstd, age
+archive with a SHA-256 manifest. Static binary; no service.
+%install
+mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/share/sealbag/profiles
+install -m 0755 $bin %{buildroot}/usr/bin/sealbag-linux
+install -m 0644 $ROOT/profiles/linux-*.toml %{buildroot}/usr/share/sealbag/profiles/
+%files
+%attr(0755,root,root) /usr/bin/sealbag-linux
+%attr(0644,root,root) /usr/share/sealbag/profiles/*.toml
+SPEC
+  SOURCE_DATE_EPOCH=$epoch rpmbuild --quiet -bb --define "_topdir $top" \
+    --define "use_source_date_epoch_as_buildtime 1" "$top/SPECS/sealbag-linux.spec" >/dev/null
+  cp "$top/RPMS/x86_64/sealbag-linux-$VERSION-1.x86_64.rpm" "$DIST/"
+  outputs+=("$DIST/sealbag-linux-$VERSION-1.x86_64.rpm")
+else
+  loud "no rpmbuild (Debian package rpm): no .rpm"
+fi
+
 cp "$bin" "$DIST/sealbag-linux"
-for f in "$DIST/sealbag-linux" "$DIST/$name.tar.gz" "$deb_out"; do
+for f in "${outputs[@]}"; do
   echo "$f $(wc -c <"$f") bytes" >&2
 done
