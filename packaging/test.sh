@@ -7,6 +7,7 @@
 # Installs its apt needs. A check that cannot run is SKIPPED loudly; under
 # CI=true a skipped required check fails (Wine is optional).
 # Usage: packaging/test.sh [linux|windows|macos]...   (default: all)
+#        SKIP_BUILD=1 DIST=dir packaging/test.sh ...  (check artifacts built elsewhere)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -33,7 +34,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 expected_version="$VERSION (commit $SEALBAG_GIT_COMMIT)"
 
-ALLOW_SKIP=1 bash packaging/build-all.sh "${targets[@]}"
+if [ "${SKIP_BUILD:-0}" = 1 ]; then
+  echo "SKIP_BUILD=1: checking what is already in $DIST" >&2
+else
+  ALLOW_SKIP=1 bash packaging/build-all.sh "${targets[@]}"
+fi
 echo "== checks"
 
 # --- Linux --------------------------------------------------------------
@@ -86,20 +91,22 @@ if want windows; then
     for t in File Component Directory Feature Property Upgrade Media; do
       check "msi has table $t" grep -qx "$t" <<<"$tables"
     done
-    prop() { msiinfo export "$msi" Property | awk -F'\t' -v k="$1" '$1 == k {print $2}'; }
+    # msiinfo exports with CRLF line ends.
+    table() { msiinfo export "$msi" "$1" 2>/dev/null | tr -d '\r'; }
+    prop() { table Property | awk -F'\t' -v k="$1" '$1 == k {print $2}'; }
     check "msi ProductVersion = $VERSION" test "$(prop ProductVersion)" = "$VERSION"
     check "msi UpgradeCode is the fixed one" test "$(prop UpgradeCode)" = "{044A1082-ED57-40F2-98ED-6210EE45F710}"
     check "msi per-machine (ALLUSERS=1)" test "$(prop ALLUSERS)" = "1"
     check "msi 64-bit package (Template x64)" sh -c "msiinfo suminfo '$msi' | grep -qx 'Template: x64;1033'"
     check "msi installs under ProgramFiles64Folder\\sealbag" \
-      sh -c "msiinfo export '$msi' Directory | grep -qP '^INSTALLDIR\tProgramFiles64Folder\tsealbag$'"
+      sh -c "msiinfo export '$msi' Directory | tr -d '\\r' | grep -qP '^INSTALLDIR\tProgramFiles64Folder\tsealbag$'"
     check "msi upgrade row removes older versions" \
-      sh -c "msiinfo export '$msi' Upgrade | grep -qP '^\{044A1082-ED57-40F2-98ED-6210EE45F710\}\t\t$VERSION\t\t1\t\tWIX_UPGRADE_DETECTED$'"
+      sh -c "msiinfo export '$msi' Upgrade | tr -d '\\r' | grep -qP '^\{044A1082-ED57-40F2-98ED-6210EE45F710\}\t\t$VERSION\t\t1\t\tWIX_UPGRADE_DETECTED$'"
     for t in ServiceInstall ServiceControl Registry Shortcut; do
-      rows=$(msiinfo export "$msi" "$t" 2>/dev/null | tail -n +4 | wc -l)
+      rows=$(table "$t" | tail -n +4 | wc -l)
       check "msi has no $t rows (no service, no auto-start)" test "$rows" = 0
     done
-    files=$(msiinfo export "$msi" File | tail -n +4 | awk -F'\t' '{print $3, $4}' | sort)
+    files=$(table File | tail -n +4 | awk -F'\t' '{print $3, $4}' | sort)
     want_files=$( { echo "sealbag-win.exe $(wc -c <"$exe")"
                     for p in profiles/windows-*.toml; do echo "$(basename "$p") $(wc -c <"$p")"; done; } | sort)
     check "msi File table: names and sizes" test "$files" = "$want_files"
