@@ -139,7 +139,7 @@ if want windows; then
       check "wine: Zone.Identifier stream = fixture bytes" \
         test "$(cat "$r/Users/alice/Downloads/setup.exe:Zone.Identifier" 2>/dev/null | od -An -c | tr -d ' \n')" \
              = "$(printf '[ZoneTransfer]\r\nZoneId=3\r\nHostUrl=https://example.invalid/setup.exe\r\n' | od -An -c | tr -d ' \n')"
-      check "wine: manifest.json present" test -s "$w/x/manifest.json"
+      check "wine: manifest (sealbag/manifest.jsonl) present" test -s "$w/x/sealbag/manifest.jsonl"
     else
       skip "wine not available: sealbag-win.exe not started (optional)"
     fi
