@@ -29,3 +29,13 @@ pub mod profile;
 pub mod source;
 
 pub use source::{FsSource, Source, SourcePath};
+
+/// This build's version and git commit, as every tool's `--version` shows it
+/// and each archive records it: `0.1.0 (commit 1a2b3c4d5e6f)`. The commit
+/// comes from `common/build.rs` (`SEALBAG_GIT_COMMIT`, else `git`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SEALBAG_GIT_COMMIT"),
+    ")"
+);

@@ -20,7 +20,7 @@ use sealbag_common::FsSource;
 /// partial, or the run was stopped early (the archive says which); 2 failed
 /// (bad usage, profile or key; no archive).
 #[derive(Debug, Parser)]
-#[command(name = "sealbag-linux", version, about, long_about)]
+#[command(name = "sealbag-linux", version = sealbag_common::VERSION, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +49,7 @@ enum Command {
 
 const TOOL: collect::Tool = collect::Tool {
     name: "sealbag-linux",
-    version: env!("CARGO_PKG_VERSION"),
+    version: sealbag_common::VERSION,
     default_profile: "linux-triage",
 };
 

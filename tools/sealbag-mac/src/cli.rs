@@ -26,7 +26,7 @@ use sealbag_common::FsSource;
 /// partial, or the run was stopped early (the archive says which); 2 failed
 /// (bad usage, profile or key; no archive).
 #[derive(Debug, Parser)]
-#[command(name = "sealbag-mac", version, about, long_about)]
+#[command(name = "sealbag-mac", version = sealbag_common::VERSION, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,7 +56,7 @@ enum Command {
 
 const TOOL: collect::Tool = collect::Tool {
     name: "sealbag-mac",
-    version: env!("CARGO_PKG_VERSION"),
+    version: sealbag_common::VERSION,
     default_profile: "macos-triage",
 };
 

@@ -23,7 +23,7 @@ use crate::EvtxFileParser;
 /// Exit codes: 0 complete; 1 finished, but some files are in error or
 /// partial, or the run was stopped early; 2 failed (no archive).
 #[derive(Debug, Parser)]
-#[command(name = "sealbag-win", version, about, long_about)]
+#[command(name = "sealbag-win", version = sealbag_common::VERSION, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,7 +59,7 @@ enum Command {
 
 const TOOL: collect::Tool = collect::Tool {
     name: "sealbag-win",
-    version: env!("CARGO_PKG_VERSION"),
+    version: sealbag_common::VERSION,
     default_profile: "windows-triage",
 };
 

@@ -14,7 +14,7 @@ use sealbag_common::profile::import::{import_artifacts, import_kape};
 /// Exit codes: 0 success; 1 the archive is damaged, altered or incomplete
 /// (the output says where); 2 bad usage, a bad key, or an unreadable input.
 #[derive(Debug, Parser)]
-#[command(name = "sealbag", version, about, long_about)]
+#[command(name = "sealbag", version = sealbag_common::VERSION, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
