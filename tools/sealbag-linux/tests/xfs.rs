@@ -346,7 +346,8 @@ fn v5_image_holds_what_the_script_wrote() {
     let after = source.metadata(&p(b"/special/after-2038")).expect("meta");
     assert_eq!(after.times.modified, Some(Timestamp::new(4_102_444_800, 500_000_000)));
     let setuid = source.metadata(&p(b"/special/setuid")).expect("meta");
-    assert_eq!((setuid.mode, setuid.uid, setuid.gid), (Some(0o104_751), Some(1234), Some(5678)));
+    assert_eq!((setuid.mode, setuid.uid, setuid.gid), (Some(0o104_751), Some(1234), Some(5678)),
+        "chmod after chown keeps the setuid bit");
     assert_eq!(source.metadata(&p(b"/special/hard2")).expect("meta").nlink, Some(2));
     assert!(matches!(
         source.open(&p(b"/special/fifo"), None),

@@ -262,6 +262,11 @@ impl<R: Read + Seek + Send> XfsSource<R> {
         self.geo.block_size
     }
 
+    /// Bytes the filesystem claims (blocks × block size).
+    pub fn size(&self) -> u64 {
+        self.geo.size()
+    }
+
     /// Whether this is a v5 (CRC-checked) filesystem.
     pub fn is_v5(&self) -> bool {
         self.geo.crc
@@ -390,6 +395,7 @@ impl<R: Read + Seek + Send> XfsSource<R> {
         m.nlink = Some(u64::from(inode.nlink));
         m.extra.insert("xfs_generation".into(), inode.generation.into());
         m.extra.insert("xfs_blocks".into(), inode.nblocks.into());
+        m.extra.insert("xfs_inode_version".into(), inode.version.into());
         m
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::os::unix::fs::FileExt;
 use std::sync::OnceLock;
 
 use sealbag_common::source::{EntryKind, Source, SourcePath};
@@ -14,31 +14,48 @@ use sealbag_common::source::{EntryKind, Source, SourcePath};
 use super::bmap::Extent;
 use super::*;
 
-/// The committed v5 fixture, decompressed once per test process.
-fn image() -> &'static PathBuf {
-    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+/// The committed v5 fixture, decompressed once per test process into an
+/// unnamed (already deleted) temporary file, runs of zeros left as holes.
+fn image() -> &'static File {
+    static IMAGE: OnceLock<File> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let zst = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/xfs-v5.img.zst");
-        let out = std::env::temp_dir().join(format!("sealbag-xfs-unit-{}.img", std::process::id()));
         let mut input = zstd::Decoder::new(File::open(zst).expect("fixture")).expect("zstd");
-        let mut file = File::create(&out).expect("create");
-        io::copy(&mut input, &mut file).expect("decompress");
-        out
+        let mut file = tempfile::tempfile().expect("tempfile");
+        let mut buf = vec![0u8; 1 << 16];
+        let mut len = 0u64;
+        loop {
+            let mut filled = 0;
+            while filled < buf.len() {
+                match input.read(&mut buf[filled..]).expect("decompress") {
+                    0 => break,
+                    n => filled += n,
+                }
+            }
+            if filled == 0 {
+                break;
+            }
+            if buf[..filled].iter().any(|b| *b != 0) {
+                file.write_all_at(&buf[..filled], len).expect("write");
+            }
+            len += filled as u64;
+        }
+        file.set_len(len).expect("set_len");
+        file
     })
 }
 
 /// The image with some bytes replaced, without touching the file.
 struct Patched {
-    file: File,
+    file: &'static File,
     patches: BTreeMap<u64, u8>,
     position: u64,
 }
 
 impl Read for Patched {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.file.seek(SeekFrom::Start(self.position))?;
-        let n = self.file.read(buf)?;
+        let n = self.file.read_at(buf, self.position)?;
         for (at, byte) in self.patches.range(self.position..self.position + n as u64) {
             buf[(at - self.position) as usize] = *byte;
         }
@@ -49,10 +66,13 @@ impl Read for Patched {
 
 impl Seek for Patched {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let len = self.file.metadata()?.len();
         self.position = match pos {
-            SeekFrom::Start(n) => n,
-            other => self.file.seek(other)?,
-        };
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => self.position.checked_add_signed(d),
+            SeekFrom::End(d) => len.checked_add_signed(d),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.position)
     }
 }
@@ -62,8 +82,7 @@ fn clean() -> XfsSource<Patched> {
 }
 
 fn patched(patches: BTreeMap<u64, u8>) -> XfsSource<Patched> {
-    let file = File::open(image()).expect("image");
-    let dev = Patched { file, patches, position: 0 };
+    let dev = Patched { file: image(), patches, position: 0 };
     open(dev).expect("opens")
 }
 
@@ -131,8 +150,7 @@ fn clean_image_walks_without_errors() {
 
 #[test]
 fn superblock_with_a_flipped_byte_is_refused() {
-    let file = File::open(image()).expect("image");
-    let dev = Patched { file, patches: [(150u64, 0x5Au8)].into(), position: 0 };
+    let dev = Patched { file: image(), patches: [(150u64, 0x5Au8)].into(), position: 0 };
     let err = open(dev).expect_err("bad CRC");
     assert!(matches!(err, XfsError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains("superblock: bad CRC"), "{err}");
@@ -268,7 +286,7 @@ fn altered_inodes_never_panic_or_hang() {
                 if let Ok(mut f) = hostile.open(&target, None) {
                     let mut limited = (&mut f.reader).take(64 << 20);
                     let _ = io::copy(&mut limited, &mut io::sink());
-                }
+                };
             }
         }
     }
