@@ -45,8 +45,8 @@ fn is_root() -> bool {
 /// Decompresses a committed fixture, keeping runs of zeros as holes.
 fn unpack(name: &str, dir: &Path) -> PathBuf {
     let out = dir.join(name.trim_end_matches(".zst"));
-    let mut input = zstd::Decoder::new(File::open(fixtures().join(name)).expect("fixture"))
-        .expect("zstd");
+    let mut input =
+        zstd::Decoder::new(File::open(fixtures().join(name)).expect("fixture")).expect("zstd");
     let mut file = File::create(&out).expect("create");
     let mut buf = vec![0u8; 1 << 16];
     let mut len = 0u64;
@@ -157,11 +157,27 @@ fn compare_with_kernel(image: &Path) -> Option<Tally> {
         assert_eq!(ours.inode, Some(theirs.ino()), "{what}: inode");
         assert_eq!(ours.nlink, Some(theirs.nlink()), "{what}: nlink");
         assert_eq!(ours.size, theirs.size(), "{what}: size");
-        assert_eq!(ours.times.modified, ts(theirs.mtime(), theirs.mtime_nsec()), "{what}: mtime");
-        assert_eq!(ours.times.accessed, ts(theirs.atime(), theirs.atime_nsec()), "{what}: atime");
-        assert_eq!(ours.times.changed, ts(theirs.ctime(), theirs.ctime_nsec()), "{what}: ctime");
+        assert_eq!(
+            ours.times.modified,
+            ts(theirs.mtime(), theirs.mtime_nsec()),
+            "{what}: mtime"
+        );
+        assert_eq!(
+            ours.times.accessed,
+            ts(theirs.atime(), theirs.atime_nsec()),
+            "{what}: atime"
+        );
+        assert_eq!(
+            ours.times.changed,
+            ts(theirs.ctime(), theirs.ctime_nsec()),
+            "{what}: ctime"
+        );
         match theirs.created() {
-            Ok(t) => assert_eq!(ours.times.created, Some(Timestamp::from_system(t)), "{what}: crtime"),
+            Ok(t) => assert_eq!(
+                ours.times.created,
+                Some(Timestamp::from_system(t)),
+                "{what}: crtime"
+            ),
             Err(_) => assert_eq!(ours.times.created, None, "{what}: crtime on a v4 inode"),
         }
         match ours.kind {
@@ -179,7 +195,9 @@ fn compare_with_kernel(image: &Path) -> Option<Tally> {
                 tally.largest_dir = tally.largest_dir.max(names.len());
                 for entry in listed {
                     let child = path.join(&entry.name);
-                    let kind = std::fs::symlink_metadata(mount.path(&child)).expect("child").file_type();
+                    let kind = std::fs::symlink_metadata(mount.path(&child))
+                        .expect("child")
+                        .file_type();
                     let expected = if kind.is_dir() {
                         EntryKind::Directory
                     } else if kind.is_symlink() {
@@ -262,37 +280,63 @@ fn small(name: &str) -> Option<Tally> {
 #[test]
 fn v5_image_reads_like_the_kernel() {
     if let Some(t) = small("xfs-v5.img.zst") {
-        assert!(t.files > 1800 && t.dirs > 10 && t.links == 4 && t.other == 2, "{t:?}");
+        assert!(
+            t.files > 1800 && t.dirs > 10 && t.links == 4 && t.other == 2,
+            "{t:?}"
+        );
         assert!(t.bytes > 10 << 20, "{t:?}");
     }
+}
+
+/// Runs `make-xfs.sh MODE OUT VARIANT` into a temporary directory.
+fn make(mode: &str, variant: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    if !is_root() {
+        skip("XFS images are made with a loop mount (needs root)");
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join(format!("{mode}-{variant}.img"));
+    let status = Command::new("bash")
+        .arg(fixtures().join("make-xfs.sh"))
+        .args([mode.as_ref(), image.as_os_str(), variant.as_ref()])
+        .status()
+        .expect("make-xfs.sh");
+    if status.code() == Some(77) {
+        skip("make-xfs.sh cannot run here (xfsprogs missing?)");
+        return None;
+    }
+    assert!(status.success(), "make-xfs.sh {mode} {variant} failed");
+    Some((dir, image))
 }
 
 /// Thousands of files and a directory of 20 000 entries, made at test time.
 #[test]
 fn big_image_reads_like_the_kernel() {
-    if !is_root() {
-        skip("the big XFS image is made with a loop mount (needs root)");
+    let Some((_dir, image)) = make("big", "v5") else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let image = dir.path().join("big.img");
-    let status = Command::new("bash")
-        .arg(fixtures().join("make-xfs.sh"))
-        .arg("big")
-        .arg(&image)
-        .status()
-        .expect("make-xfs.sh");
-    if status.code() == Some(77) {
-        skip("make-xfs.sh cannot run here (xfsprogs missing?)");
-        return;
-    }
-    assert!(status.success(), "make-xfs.sh big failed");
+    };
     let Some(t) = compare_with_kernel(&image) else {
         return;
     };
     eprintln!("big image: {t:?} equal to the kernel's reading");
     assert_eq!(t.largest_dir, 20_000, "{t:?}");
     assert!(t.files > 24_000, "{t:?}");
+}
+
+/// Other mkfs geometries and features: 64-bit extent counters, directory
+/// blocks larger than filesystem blocks, 1 KiB blocks.
+#[test]
+fn variants_read_like_the_kernel() {
+    for variant in ["nrext64", "dir16k", "block1k"] {
+        let Some((_dir, image)) = make("small", variant) else {
+            return;
+        };
+        let Some(t) = compare_with_kernel(&image) else {
+            return;
+        };
+        eprintln!("{variant}: {t:?} equal to the kernel's reading");
+        assert!(t.files > 3000 && t.links == 4, "{variant}: {t:?}");
+    }
 }
 
 /// What the fixture script wrote, checked without mounting (runs anywhere).
@@ -305,15 +349,30 @@ fn v5_image_holds_what_the_script_wrote() {
     assert_eq!(source.label(), Some(&b"sealbag-xfs"[..]));
     let p = |s: &[u8]| SourcePath::parse(s).expect("path");
     let fill = |n: &str, size: usize| -> Vec<u8> {
-        format!("sealbag {n}\n").bytes().cycle().take(size).collect()
+        format!("sealbag {n}\n")
+            .bytes()
+            .cycle()
+            .take(size)
+            .collect()
     };
     assert_eq!(read_all(&source, &p(b"/dirs/short/f2")), fill("s2", 200));
-    assert_eq!(read_all(&source, &p(b"/dirs/block/file-40.txt")), fill("b40", 280));
+    assert_eq!(
+        read_all(&source, &p(b"/dirs/block/file-40.txt")),
+        fill("b40", 280)
+    );
     assert_eq!(read_all(&source, &p(b"/names/caf\xe9")), fill("latin1", 10));
     let long = [b"/names/".as_slice(), &[b'L'; 255]].concat();
     assert_eq!(read_all(&source, &p(&long)), fill("long", 1000));
-    for (dir, count) in [("short", 3), ("block", 40), ("leaf", 300), ("node", 1500), ("btree", 1200)] {
-        let listed = source.read_dir(&p(format!("/dirs/{dir}").as_bytes())).expect("dir");
+    for (dir, count) in [
+        ("short", 3),
+        ("block", 40),
+        ("leaf", 300),
+        ("node", 1500),
+        ("btree", 1200),
+    ] {
+        let listed = source
+            .read_dir(&p(format!("/dirs/{dir}").as_bytes()))
+            .expect("dir");
         assert_eq!(listed.len(), count, "/dirs/{dir}");
     }
     // 1200 data extents in a B+tree fork: 0x42 blocks alternating with holes.
@@ -337,20 +396,38 @@ fn v5_image_holds_what_the_script_wrote() {
     let empty = source.metadata(&p(b"/sparse/empty-1g")).expect("empty");
     assert_eq!(empty.size, 1 << 30);
     // Symlinks: in the inode and in a remote block.
-    assert_eq!(source.read_link(&p(b"/links/short")).expect("link"), b"../dirs/short/f1");
+    assert_eq!(
+        source.read_link(&p(b"/links/short")).expect("link"),
+        b"../dirs/short/f1"
+    );
     let long = source.read_link(&p(b"/links/long")).expect("link");
     assert_eq!(long, [b"x/".repeat(400), b"target".to_vec()].concat());
     // Times before 1970 and after 2038 (bigtime), to the nanosecond.
     let before = source.metadata(&p(b"/special/before-1970")).expect("meta");
-    assert_eq!(before.times.modified, Some(Timestamp::new(-14_182_940, 123_456_789)));
+    assert_eq!(
+        before.times.modified,
+        Some(Timestamp::new(-14_182_940, 123_456_789))
+    );
     let after = source.metadata(&p(b"/special/after-2038")).expect("meta");
-    assert_eq!(after.times.modified, Some(Timestamp::new(4_102_444_800, 500_000_000)));
+    assert_eq!(
+        after.times.modified,
+        Some(Timestamp::new(4_102_444_800, 500_000_000))
+    );
     let setuid = source.metadata(&p(b"/special/setuid")).expect("meta");
-    assert_eq!((setuid.mode, setuid.uid, setuid.gid), (Some(0o104_751), Some(1234), Some(5678)),
-        "chmod after chown keeps the setuid bit");
-    assert_eq!(source.metadata(&p(b"/special/hard2")).expect("meta").nlink, Some(2));
+    assert_eq!(
+        (setuid.mode, setuid.uid, setuid.gid),
+        (Some(0o104_751), Some(1234), Some(5678)),
+        "chmod after chown keeps the setuid bit"
+    );
+    assert_eq!(
+        source.metadata(&p(b"/special/hard2")).expect("meta").nlink,
+        Some(2)
+    );
     assert!(matches!(
         source.open(&p(b"/special/fifo"), None),
-        Err(sealbag_common::source::SourceError::NotAFile { kind: EntryKind::Fifo, .. })
+        Err(sealbag_common::source::SourceError::NotAFile {
+            kind: EntryKind::Fifo,
+            ..
+        })
     ));
 }

@@ -156,10 +156,11 @@ impl Walk<'_> {
                 "extent btree block {fsbno} is reached twice (loop)"
             )));
         }
-        let offset = self
-            .geo
-            .block_offset(fsbno)
-            .ok_or_else(|| corrupt(format!("extent btree block {fsbno} is outside the filesystem")))?;
+        let offset = self.geo.block_offset(fsbno).ok_or_else(|| {
+            corrupt(format!(
+                "extent btree block {fsbno} is outside the filesystem"
+            ))
+        })?;
         let block = (self.read_block)(fsbno)?;
         let (magic, header) = if self.geo.crc {
             (MAGIC_V5, HEADER_V5)
@@ -176,7 +177,10 @@ impl Walk<'_> {
                     offset,
                 });
             }
-            if be64(&block, 24) != offset / 512 || be64(&block, 56) != ino || block[40..56] != self.geo.meta_uuid {
+            if be64(&block, 24) != offset / 512
+                || be64(&block, 56) != ino
+                || block[40..56] != self.geo.meta_uuid
+            {
                 return Err(corrupt(format!(
                     "extent btree block {fsbno} belongs elsewhere (its block number, owner {} or UUID differ)",
                     be64(&block, 56)

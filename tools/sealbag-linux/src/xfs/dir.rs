@@ -65,10 +65,11 @@ fn short_form(inode: &Inode, geo: &Geometry) -> Result<Listing, XfsError> {
     let ino = inode.ino;
     let corrupt = |detail: String| XfsError::Corrupt { ino, detail };
     let size = usize::try_from(inode.size).unwrap_or(usize::MAX);
-    let fork = inode
-        .fork
-        .get(..size)
-        .ok_or_else(|| corrupt(format!("short-form directory of {size} bytes overflows its fork")))?;
+    let fork = inode.fork.get(..size).ok_or_else(|| {
+        corrupt(format!(
+            "short-form directory of {size} bytes overflows its fork"
+        ))
+    })?;
     let count = usize::from(*fork.first().unwrap_or(&0));
     let wide = *fork.get(1).unwrap_or(&0) != 0;
     let ino_len = if wide { 8 } else { 4 };
@@ -97,7 +98,11 @@ fn short_form(inode: &Inode, geo: &Geometry) -> Result<Listing, XfsError> {
             )));
         }
         let name = fork[name_at..name_at + namelen].to_vec();
-        let ftype = if geo.ftype { fork[name_at + namelen] } else { 0 };
+        let ftype = if geo.ftype {
+            fork[name_at + namelen]
+        } else {
+            0
+        };
         let child = read_ino(name_at + namelen + ftype_len).unwrap_or(0);
         push(&mut listing, name, child, ftype, ino)?;
         at = end;
@@ -145,7 +150,9 @@ fn blocks(
                     .filter(|e| e.offset <= fb && !e.unwritten)
                     .ok_or_else(|| XfsError::Corrupt {
                         ino,
-                        detail: format!("directory block {db} is not fully mapped (file block {fb})"),
+                        detail: format!(
+                            "directory block {db} is not fully mapped (file block {fb})"
+                        ),
                     })?;
                 let fsbno = e.block + (fb - e.offset);
                 if i == 0 {
@@ -188,7 +195,9 @@ fn data_block(
             });
         }
         if be64(buf, 8) != daddr || be64(buf, 40) != ino || buf[24..40] != geo.meta_uuid {
-            return Err(corrupt("block number, owner or UUID differ (misdirected block)".into()));
+            return Err(corrupt(
+                "block number, owner or UUID differ (misdirected block)".into(),
+            ));
         }
     }
     let mut end = buf.len();
@@ -234,11 +243,20 @@ fn data_block(
     Ok(())
 }
 
-fn push(listing: &mut Listing, name: Vec<u8>, child: u64, ftype: u8, ino: u64) -> Result<(), XfsError> {
+fn push(
+    listing: &mut Listing,
+    name: Vec<u8>,
+    child: u64,
+    ftype: u8,
+    ino: u64,
+) -> Result<(), XfsError> {
     if name.contains(&b'/') || name.contains(&0) || name == b"." || name == b".." {
         return Err(XfsError::Corrupt {
             ino,
-            detail: format!("invalid name {:?} in directory", String::from_utf8_lossy(&name)),
+            detail: format!(
+                "invalid name {:?} in directory",
+                String::from_utf8_lossy(&name)
+            ),
         });
     }
     if listing.entries.len() >= MAX_ENTRIES {

@@ -82,7 +82,11 @@ impl Inode {
         let core = match (version, geo.crc) {
             (3, true) => 176,
             (1 | 2, false) => 100,
-            _ => return Err(corrupt(format!("inode version {version} on this filesystem"))),
+            _ => {
+                return Err(corrupt(format!(
+                    "inode version {version} on this filesystem"
+                )))
+            }
         };
         if version == 3 {
             if !crc::verify(buf, CRC_OFFSET) {
@@ -92,7 +96,10 @@ impl Inode {
                 });
             }
             if be64(buf, 152) != ino {
-                return Err(corrupt(format!("inode says it is inode {}", be64(buf, 152))));
+                return Err(corrupt(format!(
+                    "inode says it is inode {}",
+                    be64(buf, 152)
+                )));
             }
             if buf[160..176] != geo.meta_uuid {
                 return Err(corrupt("inode belongs to another filesystem (UUID)".into()));
@@ -119,7 +126,9 @@ impl Inode {
         let fork_off = usize::from(buf[82]) * 8;
         let fork_len = if fork_off == 0 { literal } else { fork_off };
         if fork_len > literal {
-            return Err(corrupt(format!("attribute fork offset {fork_off} beyond the inode")));
+            return Err(corrupt(format!(
+                "attribute fork offset {fork_off} beyond the inode"
+            )));
         }
         let bigtime = flags2 & FLAG2_BIGTIME != 0;
         let time = |at: usize| -> Timestamp {

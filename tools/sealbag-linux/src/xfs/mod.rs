@@ -254,7 +254,14 @@ impl<R: Read + Seek + Send> XfsSource<R> {
     pub fn uuid(&self) -> String {
         let u = &self.geo.uuid;
         let hex: String = u.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
     }
 
     /// Filesystem block size in bytes.
@@ -282,18 +289,24 @@ impl<R: Read + Seek + Send> XfsSource<R> {
     }
 
     fn read_block(&self, fsbno: u64) -> Result<Vec<u8>, XfsError> {
-        let offset = self.geo.block_offset(fsbno).ok_or_else(|| XfsError::Superblock {
-            detail: format!("block {fsbno} is outside the filesystem"),
-        })?;
+        let offset = self
+            .geo
+            .block_offset(fsbno)
+            .ok_or_else(|| XfsError::Superblock {
+                detail: format!("block {fsbno} is outside the filesystem"),
+            })?;
         self.read_at(offset, self.geo.block_size as usize)
     }
 
     /// Reads and checks inode `ino`.
     fn inode(&self, ino: u64) -> Result<Inode, XfsError> {
-        let offset = self.geo.inode_offset(ino).ok_or_else(|| XfsError::Corrupt {
-            ino,
-            detail: "inode number is outside the filesystem".into(),
-        })?;
+        let offset = self
+            .geo
+            .inode_offset(ino)
+            .ok_or_else(|| XfsError::Corrupt {
+                ino,
+                detail: "inode number is outside the filesystem".into(),
+            })?;
         let buf = self.read_at(offset, self.geo.inode_size as usize)?;
         let inode = Inode::parse(&buf, ino, &self.geo)?;
         if inode.size > MAX_FILE_SIZE {
@@ -393,16 +406,22 @@ impl<R: Read + Seek + Send> XfsSource<R> {
         m.inode = Some(inode.ino);
         m.device = Some(be64(&self.geo.uuid, 0));
         m.nlink = Some(u64::from(inode.nlink));
-        m.extra.insert("xfs_generation".into(), inode.generation.into());
+        m.extra
+            .insert("xfs_generation".into(), inode.generation.into());
         m.extra.insert("xfs_blocks".into(), inode.nblocks.into());
-        m.extra.insert("xfs_inode_version".into(), inode.version.into());
+        m.extra
+            .insert("xfs_inode_version".into(), inode.version.into());
         m
     }
 }
 
 /// Reads `len` bytes at `offset`; errors say where.
 fn read_raw<R: Read + Seek>(dev: &mut R, offset: u64, len: usize) -> Result<Vec<u8>, XfsError> {
-    let io = |source| XfsError::Io { offset, len, source };
+    let io = |source| XfsError::Io {
+        offset,
+        len,
+        source,
+    };
     let mut buf = vec![0u8; len];
     dev.seek(SeekFrom::Start(offset)).map_err(io)?;
     dev.read_exact(&mut buf).map_err(io)?;
@@ -429,15 +448,22 @@ impl<R: Read + Seek + Send> Source for XfsSource<R> {
         let dir = match self.dir(ino) {
             Ok(d) => d,
             Err(XfsError::Corrupt { detail, .. }) if detail == "not a directory" => {
-                let kind = self.inode(ino).map_or(EntryKind::Other, |i| kind_of(i.mode));
-                return Err(SourceError::NotAFile { path: path.clone(), kind });
+                let kind = self
+                    .inode(ino)
+                    .map_or(EntryKind::Other, |i| kind_of(i.mode));
+                return Err(SourceError::NotAFile {
+                    path: path.clone(),
+                    kind,
+                });
             }
             Err(e) => return Err(corrupt(path, e)),
         };
         if dir.listing.parent.is_some_and(|p| p != parent) {
             return Err(SourceError::Corrupt {
                 path: path.clone(),
-                detail: format!("inode {ino}: directory's `..` names another directory (loop or cross-link)"),
+                detail: format!(
+                    "inode {ino}: directory's `..` names another directory (loop or cross-link)"
+                ),
             });
         }
         Ok(dir
@@ -460,7 +486,8 @@ impl<R: Read + Seek + Send> Source for XfsSource<R> {
                 kind: kind_of(inode.mode),
             });
         }
-        symlink::target(&inode, &self.geo, &mut |b| self.read_block(b)).map_err(|e| corrupt(path, e))
+        symlink::target(&inode, &self.geo, &mut |b| self.read_block(b))
+            .map_err(|e| corrupt(path, e))
     }
 
     fn open(&self, path: &SourcePath, stream: Option<&str>) -> Result<OpenedFile<'_>, SourceError> {
@@ -481,20 +508,38 @@ impl<R: Read + Seek + Send> Source for XfsSource<R> {
             Format::Extents | Format::Btree => {
                 let extents = bmap::data_extents(&inode, &self.geo, &mut |b| self.read_block(b))
                     .map_err(|e| corrupt(path, e))?;
-                let located = reader::locate(extents, |b| self.geo.block_offset(b)).ok_or_else(|| {
-                    corrupt(path, XfsError::Corrupt { ino, detail: "extent outside the filesystem".into() })
-                })?;
+                let located =
+                    reader::locate(extents, |b| self.geo.block_offset(b)).ok_or_else(|| {
+                        corrupt(
+                            path,
+                            XfsError::Corrupt {
+                                ino,
+                                detail: "extent outside the filesystem".into(),
+                            },
+                        )
+                    })?;
                 Data::Blocks(located)
             }
             Format::Device => {
-                return Err(corrupt(path, XfsError::Corrupt { ino, detail: "regular file with a device fork".into() }))
+                return Err(corrupt(
+                    path,
+                    XfsError::Corrupt {
+                        ino,
+                        detail: "regular file with a device fork".into(),
+                    },
+                ))
             }
         };
         Ok(OpenedFile {
-            reader: Box::new(FileReader::new(&self.dev, data, self.geo.block_size, inode.size, ino)),
+            reader: Box::new(FileReader::new(
+                &self.dev,
+                data,
+                self.geo.block_size,
+                inode.size,
+                ino,
+            )),
             metadata,
             method: self.method,
         })
     }
 }
-

@@ -90,7 +90,8 @@ impl<R: Read + Seek> Read for FileReader<'_, R> {
                     }
                     next => {
                         // A hole: zeros up to the next extent or the end.
-                        let hole_end = next.map_or(u64::MAX, |(e, _)| e.offset.saturating_mul(self.block_size));
+                        let hole_end = next
+                            .map_or(u64::MAX, |(e, _)| e.offset.saturating_mul(self.block_size));
                         let n = want.min(hole_end - self.position) as usize;
                         buf[..n].fill(0);
                         n
@@ -117,10 +118,12 @@ impl<R> Seek for FileReader<'_, R> {
 }
 
 /// Pairs each extent with the byte offset of its first block.
-pub fn locate(extents: Vec<Extent>, block_offset: impl Fn(u64) -> Option<u64>) -> Option<Vec<(Extent, u64)>> {
+pub fn locate(
+    extents: Vec<Extent>,
+    block_offset: impl Fn(u64) -> Option<u64>,
+) -> Option<Vec<(Extent, u64)>> {
     extents
         .into_iter()
         .map(|e| Some((e, block_offset(e.block)?)))
         .collect()
 }
-

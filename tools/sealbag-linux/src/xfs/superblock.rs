@@ -77,12 +77,16 @@ impl Geometry {
         let crc = match version & 0xF {
             5 => true,
             4 if version & VERSION_DIRV2 != 0 => false,
-            4 => return Err(XfsError::Unsupported {
-                feature: "v4 filesystem with version 1 directories".into(),
-            }),
-            v => return Err(XfsError::Unsupported {
-                feature: format!("superblock version {v}"),
-            }),
+            4 => {
+                return Err(XfsError::Unsupported {
+                    feature: "v4 filesystem with version 1 directories".into(),
+                })
+            }
+            v => {
+                return Err(XfsError::Unsupported {
+                    feature: format!("superblock version {v}"),
+                })
+            }
         };
         let block_size = u64::from(be32(sector, 4));
         let sect_size = u64::from(be16(sector, 102));
@@ -113,7 +117,9 @@ impl Geometry {
         if crc && inode_size < 512 {
             return Err(bad(format!("v5 filesystem with {inode_size}-byte inodes")));
         }
-        if crc && sector.len() >= sect_size as usize && !crc::verify(&sector[..sect_size as usize], CRC_OFFSET)
+        if crc
+            && sector.len() >= sect_size as usize
+            && !crc::verify(&sector[..sect_size as usize], CRC_OFFSET)
         {
             return Err(XfsError::Checksum {
                 what: "superblock".into(),

@@ -57,14 +57,19 @@ pub fn target(
                     }
                     let at = be32(&block, 4) as usize;
                     let bytes = be32(&block, 8) as usize;
-                    if at != out.len() || be64(&block, 32) != ino || be64(&block, 40) != offset / 512 {
+                    if at != out.len()
+                        || be64(&block, 32) != ino
+                        || be64(&block, 40) != offset / 512
+                    {
                         return Err(corrupt(format!(
                             "symlink block {file_block}: offset, owner or block number differ"
                         )));
                     }
                     block
                         .get(HEADER..HEADER + bytes.min(size - out.len()))
-                        .ok_or_else(|| corrupt(format!("symlink block {file_block} holds {bytes} bytes")))?
+                        .ok_or_else(|| {
+                            corrupt(format!("symlink block {file_block} holds {bytes} bytes"))
+                        })?
                         .to_vec()
                 } else {
                     let n = block.len().min(size - out.len());

@@ -19,10 +19,10 @@ use super::*;
 fn image() -> &'static File {
     static IMAGE: OnceLock<File> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let zst = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/xfs-v5.img.zst");
+        let zst =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/xfs-v5.img.zst");
         let mut input = zstd::Decoder::new(File::open(zst).expect("fixture")).expect("zstd");
-        let mut file = tempfile::tempfile().expect("tempfile");
+        let file = tempfile::tempfile().expect("tempfile");
         let mut buf = vec![0u8; 1 << 16];
         let mut len = 0u64;
         loop {
@@ -82,7 +82,11 @@ fn clean() -> XfsSource<Patched> {
 }
 
 fn patched(patches: BTreeMap<u64, u8>) -> XfsSource<Patched> {
-    let dev = Patched { file: image(), patches, position: 0 };
+    let dev = Patched {
+        file: image(),
+        patches,
+        position: 0,
+    };
     open(dev).expect("opens")
 }
 
@@ -94,7 +98,12 @@ fn p(s: &str) -> SourcePath {
 fn raw_inode(src: &XfsSource<Patched>, path: &str) -> (u64, u64, Vec<u8>) {
     let (ino, _) = src.resolve(&p(path)).expect("resolve");
     let offset = src.geo.inode_offset(ino).expect("offset");
-    (ino, offset, src.read_at(offset, src.geo.inode_size as usize).expect("read"))
+    (
+        ino,
+        offset,
+        src.read_at(offset, src.geo.inode_size as usize)
+            .expect("read"),
+    )
 }
 
 /// Patches `bytes` over the inode at `offset`, recomputing its CRC.
@@ -102,7 +111,11 @@ fn with_crc(offset: u64, mut inode: Vec<u8>) -> BTreeMap<u64, u8> {
     inode[100..104].fill(0);
     let crc = crc::crc32c(&inode);
     inode[100..104].copy_from_slice(&crc.to_le_bytes());
-    inode.iter().enumerate().map(|(i, b)| (offset + i as u64, *b)).collect()
+    inode
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (offset + i as u64, *b))
+        .collect()
 }
 
 fn err_text<T: std::fmt::Debug>(r: Result<T, SourceError>) -> String {
@@ -150,7 +163,11 @@ fn clean_image_walks_without_errors() {
 
 #[test]
 fn superblock_with_a_flipped_byte_is_refused() {
-    let dev = Patched { file: image(), patches: [(150u64, 0x5Au8)].into(), position: 0 };
+    let dev = Patched {
+        file: image(),
+        patches: [(150u64, 0x5Au8)].into(),
+        position: 0,
+    };
     let err = open(dev).expect_err("bad CRC");
     assert!(matches!(err, XfsError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains("superblock: bad CRC"), "{err}");
@@ -177,7 +194,10 @@ fn directory_block_with_a_flipped_byte_is_a_checksum_error() {
     let byte = src.read_at(at, 1).expect("read")[0];
     let src = patched([(at, byte ^ 0x10)].into());
     let err = err_text(src.read_dir(&p("/dirs/leaf")));
-    assert!(err.contains(&format!("inode {ino} directory block 0: bad CRC")), "{err}");
+    assert!(
+        err.contains(&format!("inode {ino} directory block 0: bad CRC")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -226,7 +246,10 @@ fn extent_btree_loop_is_detected() {
     raw[ptrs + 8..ptrs + 16].copy_from_slice(&first);
     let src = patched(with_crc(offset, raw));
     let err = err_text(src.open(&p("/frag/btree"), None).map(|f| f.metadata));
-    assert!(err.contains(&format!("inode {ino}: extent btree block")), "{err}");
+    assert!(
+        err.contains(&format!("inode {ino}: extent btree block")),
+        "{err}"
+    );
     assert!(err.contains("reached twice"), "{err}");
 }
 
@@ -241,7 +264,10 @@ fn extent_btree_block_with_a_flipped_byte_is_a_checksum_error() {
     let byte = src.read_at(at, 1).expect("read")[0];
     let src = patched([(at, byte ^ 1)].into());
     let err = err_text(src.open(&p("/frag/btree"), None).map(|f| f.metadata));
-    assert!(err.contains(&format!("inode {ino} extent btree block {leaf}: bad CRC")), "{err}");
+    assert!(
+        err.contains(&format!("inode {ino} extent btree block {leaf}: bad CRC")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -254,7 +280,10 @@ fn remote_symlink_block_with_a_flipped_byte_is_a_checksum_error() {
     let byte = src.read_at(at, 1).expect("read")[0];
     let src = patched([(at, byte ^ 1)].into());
     let err = err_text(src.read_link(&p("/links/long")));
-    assert!(err.contains(&format!("inode {ino} symlink block 0: bad CRC")), "{err}");
+    assert!(
+        err.contains(&format!("inode {ino} symlink block 0: bad CRC")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -264,7 +293,10 @@ fn absurd_short_form_count_is_an_error() {
     raw[176] = 255;
     let src = patched(with_crc(offset, raw));
     let err = err_text(src.read_dir(&p("/dirs/short")));
-    assert!(err.contains(&format!("inode {ino}: short-form entry 3")), "{err}");
+    assert!(
+        err.contains(&format!("inode {ino}: short-form entry 3")),
+        "{err}"
+    );
 }
 
 /// Every byte of a few inodes altered in turn (CRC recomputed, so the
@@ -272,7 +304,13 @@ fn absurd_short_form_count_is_an_error() {
 #[test]
 fn altered_inodes_never_panic_or_hang() {
     let src = clean();
-    for path in ["/dirs/short", "/dirs/node", "/frag/btree", "/links/long", "/sparse/holes"] {
+    for path in [
+        "/dirs/short",
+        "/dirs/node",
+        "/frag/btree",
+        "/links/long",
+        "/sparse/holes",
+    ] {
         let (_, offset, raw) = raw_inode(&src, path);
         for at in (0..raw.len()).step_by(3) {
             for value in [0x00, 0xFF, raw[at] ^ 0x80] {
