@@ -17,10 +17,11 @@ const DATA_V4: u32 = 0x5844_3244; // XD2D
 const LEAF_OFFSET: u64 = 32 << 30;
 /// Offset of the CRC in a v5 directory data block.
 const CRC_OFFSET: usize = 4;
-/// Most data blocks read for one directory (4 GiB of 4 KiB blocks).
-const MAX_DIR_BLOCKS: u64 = 1 << 20;
+/// Most directory data read for one directory (a directory of four million
+/// 40-byte names holds about 256 MiB).
+const MAX_DIR_BYTES: u64 = 512 << 20;
 /// Most entries kept for one directory.
-pub const MAX_ENTRIES: usize = 8 << 20;
+pub const MAX_ENTRIES: usize = 4 << 20;
 
 /// One name in a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,10 +136,10 @@ fn blocks(
             }
             last = Some(db);
             dir_blocks += 1;
-            if dir_blocks > MAX_DIR_BLOCKS {
+            if dir_blocks.saturating_mul(geo.dir_block_size) > MAX_DIR_BYTES {
                 return Err(XfsError::Corrupt {
                     ino,
-                    detail: format!("more than {MAX_DIR_BLOCKS} directory data blocks"),
+                    detail: format!("more than {MAX_DIR_BYTES} bytes of directory data blocks"),
                 });
             }
             let mut buf = Vec::with_capacity(geo.dir_block_size as usize);

@@ -205,7 +205,7 @@ impl Geometry {
 
     /// Bytes of the data device the filesystem claims.
     pub fn size(&self) -> u64 {
-        self.dblocks * self.block_size
+        self.dblocks.saturating_mul(self.block_size)
     }
 
     /// Byte offset of filesystem block `fsbno` (AG number in the high bits),
@@ -217,7 +217,10 @@ impl Geometry {
             return None;
         }
         let linear = ag * self.ag_blocks + agbno;
-        (linear < self.dblocks).then(|| linear * self.block_size)
+        if linear >= self.dblocks {
+            return None;
+        }
+        linear.checked_mul(self.block_size)
     }
 
     /// Whether the `count` blocks from `fsbno` lie inside one AG and the
