@@ -9,5 +9,6 @@
 mod cli;
 pub mod host;
 pub mod live;
+pub mod xfs;
 
 pub use cli::{main, Cli};
