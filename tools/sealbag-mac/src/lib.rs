@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod apfs;
 mod cli;
 pub mod host;
 pub mod logarchive;
