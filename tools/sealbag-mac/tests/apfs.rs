@@ -585,3 +585,175 @@ fn damaged_images_give_errors_not_panics() {
         sealbag_mac::apfs::exercise(&original[..len.min(original.len())]);
     }
 }
+
+fn have(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "`{tool}` missing under CI=true (tests/deps/macos.apt)"
+        );
+        eprintln!("SKIP: `{tool}` not installed; APFS end-to-end test not run");
+    }
+    found
+}
+
+/// Runs `sealbag-mac collect --image` unencrypted, unpacks the archive with
+/// stock zstd and tar, and checks every collected file against dissect.apfs:
+/// bytes, size, inode, the four times, and the `method`.
+fn collect_and_check(setup: &Setup, name: &str, extra: &[&str]) -> Vec<Value> {
+    let path = image(setup, name);
+    let work = tempfile::tempdir().expect("tempdir");
+    let archive = work.path().join("out.tar.zst");
+    let out = Command::new(env!("CARGO_BIN_EXE_sealbag-mac"))
+        .arg("collect")
+        .arg("--image")
+        .arg(&path)
+        .args(extra)
+        .arg("--no-encrypt")
+        .arg("-o")
+        .arg(&archive)
+        .output()
+        .expect("run sealbag-mac");
+    // 1: finished with some artifact in error (no unified logs on these images).
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unpacked = work.path().join("x");
+    std::fs::create_dir(&unpacked).expect("mkdir");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(r#"zstd -dc "$1" | tar -x -C "$2""#)
+        .arg("sh")
+        .arg(&archive)
+        .arg(&unpacked)
+        .status()
+        .expect("unpack");
+    assert!(status.success());
+    let theirs = reference(setup, &path, &[]);
+    let theirs: BTreeMap<String, Value> = theirs["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap_or_default().to_string(),
+                e.clone(),
+            )
+        })
+        .collect();
+    let collection: Value = serde_json::from_slice(
+        &std::fs::read(unpacked.join("sealbag/collection.json")).expect("collection"),
+    )
+    .expect("collection JSON");
+    assert_eq!(collection["source"]["kind"], "apfs-image");
+    assert_eq!(collection["host"]["os"], "macos");
+    let manifest =
+        std::fs::read_to_string(unpacked.join("sealbag/manifest.jsonl")).expect("manifest");
+    let mut files = Vec::new();
+    for line in manifest.lines() {
+        let m: Value = serde_json::from_str(line).expect("manifest line");
+        if m["kind"] != "file" || m["status"] != "ok" {
+            continue;
+        }
+        let p = m["path"].as_str().expect("path").to_string();
+        let t = &theirs[&p];
+        let bytes = std::fs::read(unpacked.join(m["archive_path"].as_str().expect("archive_path")))
+            .expect("collected file");
+        assert_eq!(
+            format!("{:x}", Sha256::digest(&bytes)),
+            t["sha256"],
+            "{p}: bytes"
+        );
+        assert_eq!(m["sha256"], t["sha256"], "{p}: manifest hash");
+        assert_eq!(m["size"], t["size"], "{p}: size");
+        assert_eq!(m["inode"], t["inode"], "{p}: inode");
+        for (ours, key) in [
+            ("btime", "btime"),
+            ("mtime", "mtime"),
+            ("ctime", "ctime"),
+            ("atime", "atime"),
+        ] {
+            let n = t[key].as_i64().expect("ns");
+            let want = serde_json::to_value(Timestamp::new(
+                n.div_euclid(1_000_000_000),
+                n.rem_euclid(1_000_000_000),
+            ))
+            .expect("time");
+            assert_eq!(m[ours], want, "{p}: {ours}");
+        }
+        let compressed = p.contains("compressed-");
+        assert_eq!(
+            m["method"],
+            if compressed {
+                "apfs-decmpfs"
+            } else {
+                "apfs-raw"
+            },
+            "{p}: method"
+        );
+        files.push(m);
+    }
+    files
+}
+
+#[test]
+fn collect_image_with_the_default_profile() {
+    let Some(setup) = setup() else {
+        return;
+    };
+    if !(have("zstd") && have("tar")) {
+        return;
+    }
+    let files = collect_and_check(setup, "case_insensitive", &[]);
+    // The default profile (macos-triage) finds the volume's FSEvents logs.
+    assert!(
+        files
+            .iter()
+            .filter(|m| m["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/.fseventsd/")))
+            .count()
+            >= 2,
+        "{files:?}"
+    );
+}
+
+#[test]
+fn collect_image_decompresses_decmpfs_files() {
+    let Some(setup) = setup() else {
+        return;
+    };
+    if !(have("zstd") && have("tar")) {
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let profile = work.path().join("dir.toml");
+    std::fs::write(
+        &profile,
+        "name = \"apfs-dir\"\ndescription = \"test\"\nos = \"macos\"\n\n[[target]]\nname = \"dir\"\ndescription = \"all of /dir\"\npaths = [\"/dir/**\", \"/hardlink\", \"/empty\"]\n",
+    )
+    .expect("profile");
+    let files = collect_and_check(
+        setup,
+        "case_sensitive",
+        &["--profile", profile.to_str().expect("utf-8")],
+    );
+    let decmpfs = files
+        .iter()
+        .filter(|m| m["method"] == "apfs-decmpfs")
+        .count();
+    assert_eq!(
+        decmpfs, 6,
+        "zlib, LZVN and LZFSE, in the attribute and in the resource fork"
+    );
+    assert!(files.iter().any(|m| m["path"] == "/hardlink"));
+}
