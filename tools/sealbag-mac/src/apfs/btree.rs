@@ -43,6 +43,12 @@ const SCAN_BUDGET: usize = 250_000;
 /// Blocks kept decoded in memory.
 const CACHE_BLOCKS: usize = 4096;
 
+/// What a scan calls with each leaf record's key and value.
+pub(crate) type Visit<'v> = dyn FnMut(&[u8], &[u8]) -> Result<(), ApfsError> + 'v;
+
+/// A key and value borrowed from a node (`None`: a ghost entry).
+type Entry<'a> = Option<(&'a [u8], &'a [u8])>;
+
 /// How the children of a tree's index nodes are addressed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Addressing {
@@ -217,7 +223,7 @@ impl<R: Read + Seek> Device<R> {
         addressing: Addressing,
         fixed: Option<Fixed>,
         cmp: &dyn Fn(&[u8]) -> Ordering,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), ApfsError>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), ApfsError> {
         let mut budget = SCAN_BUDGET;
         self.scan_node(root, None, true, addressing, fixed, cmp, visit, &mut budget)
@@ -232,7 +238,7 @@ impl<R: Read + Seek> Device<R> {
         addressing: Addressing,
         fixed: Option<Fixed>,
         cmp: &dyn Fn(&[u8]) -> Ordering,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), ApfsError>,
+        visit: &mut Visit<'_>,
         budget: &mut usize,
     ) -> Result<(), ApfsError> {
         if *budget == 0 {
@@ -395,7 +401,7 @@ impl<'a> Node<'a> {
     }
 
     /// Key and value of entry `i`; `None` for a ghost entry without a value.
-    fn entry(&self, i: usize) -> Result<Option<(&'a [u8], &'a [u8])>, ApfsError> {
+    fn entry(&self, i: usize) -> Result<Entry<'a>, ApfsError> {
         let bad = |detail: String| ApfsError::Corrupt {
             block: self.block,
             detail: format!("entry {i}: {detail}"),

@@ -174,7 +174,7 @@ impl<R: Read + Seek> Container<R> {
                 }
             }
         }
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         let mut skipped = Vec::new();
         if apfs::fletcher::verify_object(&block0) {
             candidates.push((base.header.xid, 0, base));

@@ -451,12 +451,7 @@ impl<R: Read + Seek + Send> ApfsSource<R> {
     }
 
     /// Visits the records `(oid, type)` of the volume tree.
-    fn records(
-        &self,
-        oid: u64,
-        kind: u64,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), ApfsError>,
-    ) -> Result<(), ApfsError> {
+    fn records(&self, oid: u64, kind: u64, visit: &mut btree::Visit<'_>) -> Result<(), ApfsError> {
         let cmp = |key: &[u8]| {
             records::key_header(key).map_or(std::cmp::Ordering::Less, |k| k.cmp(&(oid, kind)))
         };
