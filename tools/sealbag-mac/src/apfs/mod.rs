@@ -529,6 +529,29 @@ impl<R: Read + Seek + Send> ApfsSource<R> {
         Ok(out)
     }
 
+    /// A reader of data stream `stream`, `size` bytes long. A stream whose
+    /// holes (bytes no extent stores) would be larger than the whole image
+    /// (and 1 GiB) is called corrupt: reading it would be zeros without end.
+    fn stream_reader(&self, stream: u64, size: u64) -> Result<ExtentReader<'_, R>, ApfsError> {
+        let extents = self.extents(stream)?;
+        let stored: u64 = extents
+            .iter()
+            .filter(|e| e.block != 0 && e.logical < size)
+            .map(|e| e.length.min(size - e.logical))
+            .fold(0u64, u64::saturating_add);
+        let dev = &self.container.dev;
+        let limit = (dev.blocks.saturating_mul(u64::from(dev.block_size))).max(1 << 30);
+        if size.saturating_sub(stored) > limit {
+            return Err(ApfsError::Corrupt {
+                block: 0,
+                detail: format!(
+                    "stream {stream}: size {size} but its extents store {stored} bytes; the holes would be larger than the image"
+                ),
+            });
+        }
+        Ok(ExtentReader::new(dev, extents, size))
+    }
+
     /// The bytes of an attribute value, up to `cap`.
     fn xattr_bytes(&self, value: &XattrValue, cap: u64) -> Result<Vec<u8>, ApfsError> {
         match value {
@@ -540,9 +563,8 @@ impl<R: Read + Seek + Send> ApfsSource<R> {
                         detail: format!("attribute stream {id}: {size} bytes, over {cap}"),
                     });
                 }
-                let extents = self.extents(*id)?;
                 let mut out = Vec::new();
-                ExtentReader::new(&self.container.dev, extents, *size)
+                self.stream_reader(*id, *size)?
                     .read_to_end(&mut out)
                     .map_err(|source| ApfsError::Io { block: 0, source })?;
                 Ok(out)
@@ -693,8 +715,7 @@ impl<R: Read + Seek + Send> ApfsSource<R> {
             }
             XattrValue::Stream { id, size } => {
                 metadata.size = size;
-                let extents = self.extents(id).map_err(|e| corrupt(path, e))?;
-                Box::new(ExtentReader::new(&self.container.dev, extents, size))
+                Box::new(self.stream_reader(id, size).map_err(|e| corrupt(path, e))?)
             }
         };
         Ok(OpenedFile {
@@ -805,15 +826,11 @@ impl<R: Read + Seek + Send> Source for ApfsSource<R> {
                 method: "apfs-decmpfs",
             });
         }
-        let extents = self
-            .extents(node.inode.private_id)
+        let reader = self
+            .stream_reader(node.inode.private_id, metadata.size)
             .map_err(|e| corrupt(path, e))?;
         Ok(OpenedFile {
-            reader: Box::new(ExtentReader::new(
-                &self.container.dev,
-                extents,
-                metadata.size,
-            )),
+            reader: Box::new(reader),
             metadata,
             method: "apfs-raw",
         })

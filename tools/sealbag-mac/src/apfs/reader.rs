@@ -42,7 +42,7 @@ impl<R: Read + Seek> Read for ExtentReader<'_, R> {
             .filter(|e| pos < e.logical.saturating_add(e.length));
         let n = match hit {
             Some(e) => {
-                let n = want.min(e.logical + e.length - pos) as usize;
+                let n = want.min(e.logical.saturating_add(e.length) - pos) as usize;
                 if e.block == 0 {
                     buf[..n].fill(0);
                 } else {
@@ -83,5 +83,62 @@ impl<R> Seek for ExtentReader<'_, R> {
         self.position = target
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn reads_extents_holes_and_seeks() {
+        // Block 1 holds 'a's, block 2 'b's (4096-byte blocks).
+        let mut disk = vec![0u8; 3 * 4096];
+        disk[4096..8192].fill(b'a');
+        disk[8192..].fill(b'b');
+        let dev = Device::new(Cursor::new(disk), 4096, 3 * 4096);
+        let extents = vec![
+            Extent {
+                logical: 4096,
+                length: 4096,
+                block: 2,
+            },
+            Extent {
+                logical: 0,
+                length: 10,
+                block: 1,
+            },
+            Extent {
+                logical: 8192,
+                length: 100,
+                block: 0,
+            },
+        ];
+        let mut r = ExtentReader::new(&dev, extents, 8192 + 200);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        let mut want = vec![b'a'; 10];
+        want.resize(4096, 0); // unmapped: a hole
+        want.resize(8192, b'b');
+        want.resize(8192 + 200, 0); // sparse extent, then past the last extent
+        assert_eq!(out, want);
+        r.seek(SeekFrom::Start(4095)).expect("seek");
+        let mut two = [0u8; 2];
+        r.read_exact(&mut two).expect("read");
+        assert_eq!(two, [0, b'b']);
+        assert!(r.seek(SeekFrom::Current(-10_000)).is_err());
+    }
+
+    #[test]
+    fn extent_past_the_image_is_an_error_not_a_panic() {
+        let dev = Device::new(Cursor::new(vec![0u8; 4096]), 4096, 4096);
+        let extents = vec![Extent {
+            logical: 0,
+            length: u64::MAX,
+            block: u64::MAX / 2,
+        }];
+        let mut r = ExtentReader::new(&dev, extents, 10);
+        assert!(r.read(&mut [0u8; 10]).is_err());
     }
 }
