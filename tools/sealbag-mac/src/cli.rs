@@ -43,12 +43,30 @@ enum Command {
         /// Collect from this directory as if it were `/` (a mounted volume, a copied tree).
         #[arg(long, value_name = "DIR", conflicts_with = "image")]
         root: Option<PathBuf>,
-        /// Collect from an APFS container image (raw).
+        /// Collect from an APFS image read without the OS: a raw container, or
+        /// a whole disk (GPT) holding one. See `sealbag-mac volumes`.
         #[arg(long, value_name = "FILE")]
         image: Option<PathBuf>,
-        /// The APFS volume to read from `--image`: its name or role (`data`, `system`).
-        #[arg(long, value_name = "NAME|ROLE", requires = "image")]
+        /// The APFS volume to read from `--image`: its name, role (`data`,
+        /// `system`…) or index. Default: the `Data` role volume, else the only
+        /// volume, else the `System` one.
+        #[arg(long, value_name = "NAME|ROLE|INDEX", requires = "image")]
         volume: Option<String>,
+        /// Read this snapshot of the volume instead of its live tree.
+        #[arg(long, value_name = "NAME", requires = "image")]
+        snapshot: Option<String>,
+        /// With `--image` of a whole disk: the partition number of the container.
+        #[arg(long, value_name = "N", requires = "image")]
+        partition: Option<u32>,
+    },
+    /// List the volumes (name, role, encryption) and snapshots of an APFS image, as JSON.
+    Volumes {
+        /// The image: a raw APFS container or a whole disk holding one.
+        #[arg(long, value_name = "FILE")]
+        image: PathBuf,
+        /// The partition number of the container, for a whole disk.
+        #[arg(long, value_name = "N")]
+        partition: Option<u32>,
     },
     /// List the embedded profiles.
     Profiles,
@@ -84,19 +102,36 @@ pub fn main() -> ExitCode {
             print_embedded_profiles(TargetOs::Macos);
             Exit::Complete.into()
         }
+        Command::Volumes { image, partition } => {
+            match crate::apfs::list_image(&image, partition) {
+                Ok(listing) => match serde_json::to_string_pretty(&listing) {
+                    Ok(text) => {
+                        use std::io::Write;
+                        // A closed pipe (`| head`) is not an error worth a panic.
+                        let _ = writeln!(std::io::stdout().lock(), "{text}");
+                        Exit::Complete.into()
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        Exit::Failed.into()
+                    }
+                },
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Exit::Failed.into()
+                }
+            }
+        }
         Command::Collect {
             args,
             root,
             image,
             volume,
+            snapshot,
+            partition,
         } => {
             if let Some(image) = image {
-                let _ = volume;
-                eprintln!(
-                    "error: --image {}: APFS images are not supported in this version; sealbag-mac refuses rather than risk reading a wrong tree\nhint: mount the image read-only (`hdiutil attach -readonly -nomount` then `mount_apfs -o rdonly`, or `apfs-fuse` on Linux) and pass `--root MOUNTPOINT`",
-                    image.display()
-                );
-                return Exit::Failed.into();
+                return collect_image(&args, &image, partition, volume, snapshot, log);
             }
             let source = match &root {
                 Some(root) => {
@@ -128,4 +163,35 @@ pub fn main() -> ExitCode {
             collect::run_collect(&args, collection).into()
         }
     }
+}
+
+/// `collect --image`: one volume (or snapshot) of an APFS image.
+fn collect_image(
+    args: &CollectArgs,
+    image: &std::path::Path,
+    partition: Option<u32>,
+    volume: Option<String>,
+    snapshot: Option<String>,
+    log: sealbag_common::cli::LogCapture,
+) -> ExitCode {
+    let selector = crate::apfs::VolumeSelector::parse(volume.as_deref());
+    let source = match crate::apfs::open_image(image, partition, &selector, snapshot.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Failed.into();
+        }
+    };
+    for skipped in source.skipped_checkpoints() {
+        tracing::warn!("APFS: passed over a damaged checkpoint: {skipped}");
+    }
+    let collection = collect::Collection {
+        tool: TOOL,
+        source: &source,
+        archive_prefix: b"files/".to_vec(),
+        host: crate::host::image_facts(image),
+        log,
+        hooks: hooks(),
+    };
+    collect::run_collect(args, collection).into()
 }

@@ -53,6 +53,23 @@ pub fn facts() -> HostFacts {
     }
 }
 
+/// Facts for a collection from an image: the examiner's machine is not the
+/// evidence, so only the OS family and the image's name are set.
+pub fn image_facts(image: &std::path::Path) -> HostFacts {
+    HostFacts {
+        hostname: image
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        os: "macos".into(),
+        os_release: None,
+        kernel: None,
+        timezone: None,
+        boot_time: None,
+        user: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,9 @@
 //! sealbag's macOS collector.
 //!
 //! `sealbag-mac collect` runs a profile over the live system (`/`) or a
-//! mounted or copied tree (`--root DIR`) and writes one sealed archive.
-//! `--image` (APFS) is refused with a clear error rather than risk a wrong
-//! tree: see docs/macos-apfs.md.
+//! mounted or copied tree (`--root DIR`) or one volume of an APFS image
+//! (`--image FILE`, through [`apfs::ApfsSource`]; docs/macos-apfs.md), and
+//! writes one sealed archive.
 //! What is macOS-specific is portable and lives here, so it is tested on
 //! any host: the `plist` parser ([`PlistParser`]), the `persistence`
 //! summary ([`PersistenceCollector`]), local accounts without password
@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod apfs;
 mod cli;
 pub mod host;
 pub mod logarchive;

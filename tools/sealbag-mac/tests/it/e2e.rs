@@ -261,7 +261,7 @@ fn collects_a_macos_tree_into_an_archive_stock_tools_open() {
 }
 
 #[test]
-fn refuses_images_and_a_missing_live_system_clearly() {
+fn refuses_a_non_apfs_image_and_a_missing_live_system_clearly() {
     let work = tempfile::tempdir().expect("tempdir");
     let image = work.path().join("disk.img");
     std::fs::write(&image, [0u8; 4096]).expect("write");
@@ -274,7 +274,10 @@ fn refuses_images_and_a_missing_live_system_clearly() {
         .expect("run");
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("APFS images are not supported"), "{stderr}");
+    assert!(
+        stderr.contains("neither an APFS container nor a partitioned disk"),
+        "{stderr}"
+    );
     assert!(!work.path().join("x.tar").exists(), "no output on refusal");
 
     if !cfg!(target_os = "macos") {
