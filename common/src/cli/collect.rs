@@ -539,7 +539,12 @@ impl Sink for VolumeSink<'_> {
             None => self.inner.add_symlink(e, target),
         }
     }
-    fn add_member(&mut self, name: &[u8], size: u64, data: &mut dyn io::Read) -> Result<(), SinkError> {
+    fn add_member(
+        &mut self,
+        name: &[u8],
+        size: u64,
+        data: &mut dyn io::Read,
+    ) -> Result<(), SinkError> {
         match self.rename(name) {
             Some(renamed) => self.inner.add_member(&renamed, size, data),
             None => self.inner.add_member(name, size, data),

@@ -79,17 +79,24 @@ fn probe(head: &[u8]) -> (Content, Option<String>) {
     // LVM2 label: "LABELONE" in one of the first four sectors, "LVM2 001" at +24.
     for sector in 0..4 {
         let at = sector * 512;
-        if head.get(at..at + 8) == Some(b"LABELONE") && head.get(at + 24..at + 32) == Some(b"LVM2 001") {
+        if head.get(at..at + 8) == Some(b"LABELONE")
+            && head.get(at + 24..at + 32) == Some(b"LVM2 001")
+        {
             return (Content::LvmPv, None);
         }
     }
-    if head.len() >= 4096 && (&head[4086..4096] == b"SWAPSPACE2" || &head[4086..4096] == b"SWAP-SPACE") {
+    if head.len() >= 4096
+        && (&head[4086..4096] == b"SWAPSPACE2" || &head[4086..4096] == b"SWAP-SPACE")
+    {
         return (Content::Swap, None);
     }
     if head.get(3..11) == Some(b"NTFS    ") {
         return (Content::Ntfs, None);
     }
-    if head.get(82..87) == Some(b"FAT32") || head.get(54..59) == Some(b"FAT16") || head.get(54..59) == Some(b"FAT12") {
+    if head.get(82..87) == Some(b"FAT32")
+        || head.get(54..59) == Some(b"FAT16")
+        || head.get(54..59) == Some(b"FAT12")
+    {
         return (Content::Fat, None);
     }
     (Content::Unknown, None)
@@ -239,8 +246,11 @@ impl DiskLayout {
                 }
             }
             None => {
-                let chosen: Vec<&VolumeInfo> =
-                    self.volumes.iter().filter(|v| v.content.collectable()).collect();
+                let chosen: Vec<&VolumeInfo> = self
+                    .volumes
+                    .iter()
+                    .filter(|v| v.content.collectable())
+                    .collect();
                 for v in self.volumes.iter().filter(|v| !v.content.collectable()) {
                     tracing::info!(
                         volume = %v.name,
@@ -253,11 +263,17 @@ impl DiskLayout {
                     let seen: Vec<String> = self
                         .volumes
                         .iter()
-                        .map(|v| format!("{} ({}: {})", v.name, v.content.name(), why_not(&v.content)))
+                        .map(|v| {
+                            format!("{} ({}: {})", v.name, v.content.name(), why_not(&v.content))
+                        })
                         .collect();
                     return Err(format!(
                         "{path}: no ext2/3/4 or XFS file system found; saw {}",
-                        if seen.is_empty() { "no partition".into() } else { seen.join(", ") }
+                        if seen.is_empty() {
+                            "no partition".into()
+                        } else {
+                            seen.join(", ")
+                        }
                     ));
                 }
                 Ok(chosen)
@@ -305,7 +321,9 @@ impl DiskLayout {
         // A fresh handle per volume: each reader thread seeks on its own.
         let file = std::fs::File::open(self.disk.path())
             .map_err(|e| format!("{}: {e}", self.disk.path().display()))?;
-        let length = volume.length.min(self.disk.len().saturating_sub(volume.offset));
+        let length = volume
+            .length
+            .min(self.disk.len().saturating_sub(volume.offset));
         let window = Window::new(file, volume.offset, length);
         SectorReader::new(window, 512)
             .map(|r| r.with_len(length))
@@ -386,7 +404,11 @@ pub fn format_layout(layout: &DiskLayout) -> String {
         layout.disk.path().display(),
         layout.disk.container().name(),
         layout.disk.len(),
-        if layout.partitioned { "partitioned" } else { "no partition table" }
+        if layout.partitioned {
+            "partitioned"
+        } else {
+            "no partition table"
+        }
     );
     out.push_str("NR\tFOLDER\tOFFSET\tSIZE\tCONTENT\tLABEL\tTYPE\tGPT NAME\tCOLLECT\n");
     for v in &layout.volumes {
@@ -400,9 +422,12 @@ pub fn format_layout(layout: &DiskLayout) -> String {
             v.label.as_deref().unwrap_or("-"),
             v.partition_type.as_deref().unwrap_or("-"),
             v.partition_name.as_deref().unwrap_or("-"),
-            if v.content.collectable() { "yes" } else { why_not(&v.content) }
+            if v.content.collectable() {
+                "yes"
+            } else {
+                why_not(&v.content)
+            }
         ));
     }
     out
 }
-

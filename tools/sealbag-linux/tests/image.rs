@@ -144,11 +144,26 @@ fn compare_tree(root: &Path, source: &dyn Source) -> (u64, u64) {
         assert_eq!(sm.gid, Some(u64::from(km.gid())), "{sp}: gid");
         assert_eq!(sm.nlink, Some(km.nlink()), "{sp}: nlink");
         assert_eq!(sm.inode, Some(km.ino()), "{sp}: inode");
-        assert_eq!(sm.times.modified, ts(km.mtime(), km.mtime_nsec()), "{sp}: mtime");
-        assert_eq!(sm.times.accessed, ts(km.atime(), km.atime_nsec()), "{sp}: atime");
-        assert_eq!(sm.times.changed, ts(km.ctime(), km.ctime_nsec()), "{sp}: ctime");
+        assert_eq!(
+            sm.times.modified,
+            ts(km.mtime(), km.mtime_nsec()),
+            "{sp}: mtime"
+        );
+        assert_eq!(
+            sm.times.accessed,
+            ts(km.atime(), km.atime_nsec()),
+            "{sp}: atime"
+        );
+        assert_eq!(
+            sm.times.changed,
+            ts(km.ctime(), km.ctime_nsec()),
+            "{sp}: ctime"
+        );
         let btime = km.created().ok().map(Timestamp::from_system);
-        assert!(btime.is_some(), "{sp}: the kernel gives a birth time (statx)");
+        assert!(
+            btime.is_some(),
+            "{sp}: the kernel gives a birth time (statx)"
+        );
         assert_eq!(sm.times.created, btime, "{sp}: crtime");
         match kind {
             EntryKind::Directory => {
@@ -228,7 +243,14 @@ fn big_gpt_image_matches_the_kernel_entry_by_entry() {
     assert_eq!(
         summary,
         vec![
-            (Some(1), "boot", 2048 * 512, 8192 * 512, Content::Ext4, Some("boot")),
+            (
+                Some(1),
+                "boot",
+                2048 * 512,
+                8192 * 512,
+                Content::Ext4,
+                Some("boot")
+            ),
             (
                 Some(2),
                 "root",
@@ -422,7 +444,11 @@ fn collect_image_with_default_profile_and_open_with_age() {
         .output()
         .expect("run sealbag-linux");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "complete collection: {stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "complete collection: {stderr}"
+    );
     assert_eq!(sha256_file(&image), before, "the image was changed");
     let x = d.join("x");
     std::fs::create_dir(&x).expect("mkdir");
@@ -443,7 +469,12 @@ fn collect_image_with_default_profile_and_open_with_age() {
     let volume = &source_image.volumes[0];
     assert_eq!(volume.name, "root");
     let source = source_image.open(volume).expect("open");
-    for path in ["etc/passwd", "root/.bash_history", "var/log/auth.log", "etc/hostname"] {
+    for path in [
+        "etc/passwd",
+        "root/.bash_history",
+        "var/log/auth.log",
+        "etc/hostname",
+    ] {
         let got = std::fs::read(x.join("files/root").join(path)).expect(path);
         let sp = SourcePath::parse(path.as_bytes()).expect("path");
         let mut opened = source.open(&sp, None).expect("open");
@@ -457,11 +488,12 @@ fn collect_image_with_default_profile_and_open_with_age() {
         (981_173_106, 123_456_789),
         "mtime with nanoseconds, as set by the fixture script"
     );
-    let manifest: Vec<serde_json::Value> = std::fs::read_to_string(x.join("sealbag/manifest.jsonl"))
-        .expect("manifest")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let manifest: Vec<serde_json::Value> =
+        std::fs::read_to_string(x.join("sealbag/manifest.jsonl"))
+            .expect("manifest")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
     let passwd = manifest
         .iter()
         .find(|r| r["path"] == "/etc/passwd")

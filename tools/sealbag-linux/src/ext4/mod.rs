@@ -94,7 +94,11 @@ enum Request {
     ReadDir(SourcePath),
     ReadLink(SourcePath),
     Open(SourcePath),
-    Read { handle: u64, offset: u64, len: usize },
+    Read {
+        handle: u64,
+        offset: u64,
+        len: usize,
+    },
     Close(u64),
 }
 
@@ -232,7 +236,9 @@ impl Ext4Source {
             info: SourceInfo {
                 kind,
                 location: match &geometry.label {
-                    Some(label) => format!("{location} (ext4 label `{label}`, uuid {})", geometry.uuid),
+                    Some(label) => {
+                        format!("{location} (ext4 label `{label}`, uuid {})", geometry.uuid)
+                    }
                     None => format!("{location} (ext4 uuid {})", geometry.uuid),
                 },
                 case_sensitive: true,
@@ -346,7 +352,8 @@ impl Read for Ext4Reader {
         }
         let len = buf.len().min(READ_CHUNK);
         let (reply_tx, reply_rx) = channel();
-        let gone = || io::Error::other(format!("{}: the ext4 reader thread has stopped", self.path));
+        let gone =
+            || io::Error::other(format!("{}: the ext4 reader thread has stopped", self.path));
         self.requests
             .send((
                 Request::Read {
@@ -376,7 +383,10 @@ impl Seek for Ext4Reader {
             SeekFrom::End(d) => self.size.checked_add_signed(d),
         };
         self.position = target.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the file")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
         })?;
         Ok(self.position)
     }
@@ -387,6 +397,17 @@ impl Drop for Ext4Reader {
         // Frees the worker's handle; if the worker is gone there is nothing to free.
         let _ = self.requests.send((Request::Close(self.handle), None));
     }
+}
+
+/// An open file: through `ext4-view`, or through the raw extent map when
+/// `ext4-view` refuses an inode it could read (a timestamp before 1970).
+enum FileHandle {
+    View(ext4_view::File),
+    Raw {
+        size: u64,
+        /// `(logical block, physical block, count)`, sorted.
+        runs: Vec<(u64, u64, u64)>,
+    },
 }
 
 /// The state on the worker thread.
@@ -400,7 +421,7 @@ struct Worker<R> {
     clock: u64,
     /// Names in `dirs`.
     cached_names: usize,
-    files: HashMap<u64, (ext4_view::File, SourcePath)>,
+    files: HashMap<u64, (FileHandle, SourcePath)>,
     next_handle: u64,
 }
 
@@ -430,9 +451,10 @@ impl<R: Read + Seek + 'static> Worker<R> {
 
     fn handle(&mut self, request: Request) -> Option<Response> {
         let path = match &request {
-            Request::Metadata(p) | Request::ReadDir(p) | Request::ReadLink(p) | Request::Open(p) => {
-                Some(p.clone())
-            }
+            Request::Metadata(p)
+            | Request::ReadDir(p)
+            | Request::ReadLink(p)
+            | Request::Open(p) => Some(p.clone()),
             Request::Read { handle, .. } => self.files.get(handle).map(|(_, p)| p.clone()),
             Request::Close(_) => None,
         };
@@ -453,9 +475,9 @@ impl<R: Read + Seek + 'static> Worker<R> {
                     Request::ReadDir(_) => Response::ReadDir(Err(panicked(path))),
                     Request::ReadLink(_) => Response::ReadLink(Err(panicked(path))),
                     Request::Open(_) => Response::Open(Err(panicked(path))),
-                    Request::Read { .. } => Response::Read(Err(io::Error::other(
-                        panicked(path).to_string(),
-                    ))),
+                    Request::Read { .. } => {
+                        Response::Read(Err(io::Error::other(panicked(path).to_string())))
+                    }
                     Request::Close(_) => return None,
                 })
             }
@@ -535,8 +557,10 @@ impl<R: Read + Seek + 'static> Worker<R> {
             self.order.push_back((dir.clone(), clock));
         } else {
             let entries = self.raw.read_dir(inode).map_err(|e| raw_error(dir, e))?;
-            let map: HashMap<Vec<u8>, u32> =
-                entries.into_iter().map(|(name, ino, _)| (name, ino)).collect();
+            let map: HashMap<Vec<u8>, u32> = entries
+                .into_iter()
+                .map(|(name, ino, _)| (name, ino))
+                .collect();
             self.cache(dir.clone(), map);
         }
         match self.dirs.get(dir) {
@@ -566,14 +590,21 @@ impl<R: Read + Seek + 'static> Worker<R> {
             }
         }
         if self.order.len() > 8 * DIR_CACHE {
-            let mut live: Vec<(SourcePath, u64)> =
-                self.dirs.iter().map(|(p, (_, s))| (p.clone(), *s)).collect();
+            let mut live: Vec<(SourcePath, u64)> = self
+                .dirs
+                .iter()
+                .map(|(p, (_, s))| (p.clone(), *s))
+                .collect();
             live.sort_by_key(|(_, s)| *s);
             self.order = live.into();
         }
     }
 
-    fn metadata_of(&mut self, path: &SourcePath, inode: &RawInode) -> Result<Metadata, SourceError> {
+    fn metadata_of(
+        &mut self,
+        path: &SourcePath,
+        inode: &RawInode,
+    ) -> Result<Metadata, SourceError> {
         let kind = match inode.file_type() {
             0o100000 => EntryKind::File,
             0o040000 => EntryKind::Directory,
@@ -669,22 +700,41 @@ impl<R: Read + Seek + 'static> Worker<R> {
                 kind: metadata.kind,
             });
         }
-        let file = self
-            .view
-            .open(path.as_bytes())
-            .map_err(|e| view_error(path, inode.number, e))?;
-        if file.metadata().len() != inode.size {
-            return Err(SourceError::Corrupt {
-                path: path.clone(),
-                detail: format!(
-                    "inode {}: ext4-view reads a size of {} where the inode says {}",
-                    inode.number,
-                    file.metadata().len(),
-                    inode.size
-                ),
-            });
-        }
         let handle = self.next_handle;
+        let mut metadata = metadata;
+        let file = match self.view.open(path.as_bytes()) {
+            Ok(file) => {
+                if file.metadata().len() != inode.size {
+                    return Err(SourceError::Corrupt {
+                        path: path.clone(),
+                        detail: format!(
+                            "inode {}: ext4-view reads a size of {} where the inode says {}",
+                            inode.number,
+                            file.metadata().len(),
+                            inode.size
+                        ),
+                    });
+                }
+                FileHandle::View(file)
+            }
+            // ext4-view refuses any inode with a time before 1970 (or a
+            // 32-bit time with the sign bit set and no extra epoch bits):
+            // such times are legal (and timestomping sets them), so the data
+            // is read through the raw extent map instead, and the manifest says so.
+            Err(e) if e.to_string().contains("invalid timestamp") => {
+                let runs = self.raw.file_runs(&inode).map_err(|e| raw_error(path, e))?;
+                tracing::debug!(path = %path, inode = inode.number, "read through the raw extent map: {e}");
+                metadata.extra.insert(
+                    "read_note".into(),
+                    format!("ext4-view refused the inode ({e}); data read through sealbag's own extent map").into(),
+                );
+                FileHandle::Raw {
+                    size: inode.size,
+                    runs,
+                }
+            }
+            Err(e) => return Err(view_error(path, inode.number, e)),
+        };
         self.next_handle += 1;
         self.files.insert(handle, (file, path.clone()));
         Ok((handle, metadata))
@@ -694,25 +744,58 @@ impl<R: Read + Seek + 'static> Worker<R> {
         let Some((file, path)) = self.files.get_mut(&handle) else {
             return Err(io::Error::other("read of a closed ext4 file"));
         };
-        let size = file.metadata().len();
-        let len = (len as u64).min(size.saturating_sub(offset)) as usize;
-        if file.position() != offset {
-            file.seek_to(offset)
-                .map_err(|e| io::Error::other(format!("{path}: seeking to {offset}: {e}")))?;
-        }
-        let mut out = vec![0u8; len];
-        let mut filled = 0;
-        while filled < len {
-            let n = file.read_bytes(&mut out[filled..]).map_err(|e| {
-                io::Error::other(format!("{path}: at offset {}: {e}", offset + filled as u64))
-            })?;
-            if n == 0 {
-                break;
+        match file {
+            FileHandle::View(file) => {
+                let size = file.metadata().len();
+                let len = (len as u64).min(size.saturating_sub(offset)) as usize;
+                if file.position() != offset {
+                    file.seek_to(offset).map_err(|e| {
+                        io::Error::other(format!("{path}: seeking to {offset}: {e}"))
+                    })?;
+                }
+                let mut out = vec![0u8; len];
+                let mut filled = 0;
+                while filled < len {
+                    let n = file.read_bytes(&mut out[filled..]).map_err(|e| {
+                        io::Error::other(format!(
+                            "{path}: at offset {}: {e}",
+                            offset + filled as u64
+                        ))
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    filled += n;
+                }
+                out.truncate(filled);
+                Ok(out)
             }
-            filled += n;
+            FileHandle::Raw { size, runs } => {
+                let len = (len as u64).min(size.saturating_sub(offset)) as usize;
+                let bs = self.raw.geometry.block_size;
+                let mut out = vec![0u8; len];
+                let end = offset + len as u64;
+                // Runs overlapping [offset, end); everything else stays zero (holes).
+                let first = runs.partition_point(|(l, _, c)| (l + c) * bs <= offset);
+                for &(logical, physical, count) in &runs[first..] {
+                    let run_start = logical * bs;
+                    if run_start >= end {
+                        break;
+                    }
+                    let from = run_start.max(offset);
+                    let to = ((logical + count) * bs).min(end);
+                    if from >= to {
+                        continue;
+                    }
+                    let disk = physical.saturating_mul(bs).saturating_add(from - run_start);
+                    let dst = &mut out[(from - offset) as usize..(to - offset) as usize];
+                    self.raw
+                        .read_at(disk, dst)
+                        .map_err(|e| io::Error::other(format!("{path}: at offset {from}: {e}")))?;
+                }
+                Ok(out)
+            }
         }
-        out.truncate(filled);
-        Ok(out)
     }
 }
 
@@ -755,7 +838,11 @@ fn b64(bytes: &[u8]) -> String {
 
 fn raw_error(path: &SourcePath, error: RawError) -> SourceError {
     match error {
-        RawError::Io { source, offset, len } => SourceError::Io {
+        RawError::Io {
+            source,
+            offset,
+            len,
+        } => SourceError::Io {
             path: path.clone(),
             source: io::Error::new(
                 source.kind(),

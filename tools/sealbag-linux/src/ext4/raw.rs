@@ -112,7 +112,9 @@ impl Geometry {
     pub fn parse(sb: &[u8]) -> Result<Geometry, RawError> {
         let bad = |detail: String| RawError::Corrupt { inode: 0, detail };
         if sb.len() < 1024 || !looks_like_ext(sb) {
-            return Err(bad("superblock: no ext2/3/4 magic 0xEF53 at offset 1080".into()));
+            return Err(bad(
+                "superblock: no ext2/3/4 magic 0xEF53 at offset 1080".into()
+            ));
         }
         let log = le32(sb, 0x18);
         if log > 6 {
@@ -134,7 +136,9 @@ impl Geometry {
             32
         };
         if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
-            return Err(bad(format!("superblock: group descriptor size {desc_size}")));
+            return Err(bad(format!(
+                "superblock: group descriptor size {desc_size}"
+            )));
         }
         let inodes_per_group = le32(sb, 0x28);
         if inodes_per_group == 0 {
@@ -289,7 +293,12 @@ impl<R: Read + Seek> RawFs<R> {
                 ),
             });
         }
-        Ok(block * self.geometry.block_size)
+        block
+            .checked_mul(self.geometry.block_size)
+            .ok_or_else(|| RawError::Corrupt {
+                inode,
+                detail: format!("block {block} is past 2^64 bytes"),
+            })
     }
 
     fn read_block(&mut self, block: u64, inode: u32) -> Result<Vec<u8>, RawError> {
@@ -332,7 +341,8 @@ impl<R: Read + Seek> RawFs<R> {
             0
         };
         // A field at `at` of the large inode exists when 128 + i_extra_isize covers it.
-        let has = |at: u64| g.inode_size > 128 && 128 + extra_isize >= at + 4 && at + 4 <= g.inode_size;
+        let has =
+            |at: u64| g.inode_size > 128 && 128 + extra_isize >= at + 4 && at + 4 <= g.inode_size;
         let extra = |at: u64| has(at).then(|| le32(&bytes, at as usize));
         let mut size = u64::from(le32(&bytes, 0x4));
         size |= u64::from(le32(&bytes, 0x6c)) << 32;
@@ -357,7 +367,11 @@ impl<R: Read + Seek> RawFs<R> {
 
     /// The physical blocks of an inode's data, in logical order, up to
     /// `max_blocks`: `(logical, physical, count)` runs; holes are absent.
-    fn runs(&mut self, inode: &RawInode, max_blocks: u64) -> Result<Vec<(u64, u64, u64)>, RawError> {
+    fn runs(
+        &mut self,
+        inode: &RawInode,
+        max_blocks: u64,
+    ) -> Result<Vec<(u64, u64, u64)>, RawError> {
         if inode.flags & EXT4_INLINE_DATA_FL != 0 {
             return Err(RawError::Unsupported {
                 inode: inode.number,
@@ -367,7 +381,13 @@ impl<R: Read + Seek> RawFs<R> {
         let mut runs = Vec::new();
         if inode.flags & EXT4_EXTENTS_FL != 0 {
             let root = inode.i_block().to_vec();
-            self.extent_node(inode.number, &root, MAX_EXTENT_DEPTH + 1, max_blocks, &mut runs)?;
+            self.extent_node(
+                inode.number,
+                &root,
+                MAX_EXTENT_DEPTH + 1,
+                max_blocks,
+                &mut runs,
+            )?;
             runs.sort_by_key(|r| r.0);
         } else {
             self.block_map(inode, max_blocks, &mut runs)?;
@@ -383,7 +403,10 @@ impl<R: Read + Seek> RawFs<R> {
         max_blocks: u64,
         runs: &mut Vec<(u64, u64, u64)>,
     ) -> Result<(), RawError> {
-        let bad = |detail: String| RawError::Corrupt { inode: number, detail };
+        let bad = |detail: String| RawError::Corrupt {
+            inode: number,
+            detail,
+        };
         if le16(node, 0) != 0xf30a {
             return Err(bad("extent header without its magic 0xF30A".into()));
         }
@@ -393,7 +416,9 @@ impl<R: Read + Seek> RawFs<R> {
             return Err(bad(format!("extent tree depth {depth} (loop or corrupt)")));
         }
         if 12 + entries * 12 > node.len() {
-            return Err(bad(format!("extent node claims {entries} entries, more than fit")));
+            return Err(bad(format!(
+                "extent node claims {entries} entries, more than fit"
+            )));
         }
         for i in 0..entries {
             let e = &node[12 + i * 12..24 + i * 12];
@@ -488,12 +513,40 @@ impl<R: Read + Seek> RawFs<R> {
         Ok(())
     }
 
+    /// Where every block of a file's data is: `(logical, physical, count)`
+    /// runs in logical order; holes and unwritten extents are absent (zeros).
+    pub fn file_runs(&mut self, inode: &RawInode) -> Result<Vec<(u64, u64, u64)>, RawError> {
+        let max_blocks = inode.size.div_ceil(self.geometry.block_size);
+        let runs = self.runs(inode, max_blocks)?;
+        for (_, physical, count) in &runs {
+            let end = physical
+                .checked_add(*count)
+                .ok_or_else(|| RawError::Corrupt {
+                    inode: inode.number,
+                    detail: format!("extent at block {physical} of {count} blocks overflows"),
+                })?;
+            if end > self.geometry.blocks_count {
+                return Err(RawError::Corrupt {
+                    inode: inode.number,
+                    detail: format!(
+                        "extent at block {physical} of {count} blocks ends past the file system ({} blocks)",
+                        self.geometry.blocks_count
+                    ),
+                });
+            }
+        }
+        Ok(runs)
+    }
+
     /// The first `min(size, cap)` bytes of an inode's data (holes as zeros).
     pub fn read_data(&mut self, inode: &RawInode, cap: u64) -> Result<Vec<u8>, RawError> {
         if inode.size > cap {
             return Err(RawError::Corrupt {
                 inode: inode.number,
-                detail: format!("size {} is over the {} bytes read for its kind", inode.size, cap),
+                detail: format!(
+                    "size {} is over the {} bytes read for its kind",
+                    inode.size, cap
+                ),
             });
         }
         let bs = self.geometry.block_size;
@@ -530,7 +583,11 @@ impl<R: Read + Seek> RawFs<R> {
                 let name_len = usize::from(block[at + 6]);
                 let kind = block[at + 7];
                 // 65536-byte blocks store a rec_len of 65536 as 0 (or 65535).
-                let rec_len = if rec_len == 0 || rec_len == 65535 { 65536 } else { rec_len };
+                let rec_len = if rec_len == 0 || rec_len == 65535 {
+                    65536
+                } else {
+                    rec_len
+                };
                 if rec_len < 8 || at + rec_len > block.len() || rec_len % 4 != 0 {
                     return Err(RawError::Corrupt {
                         inode: inode.number,
@@ -627,10 +684,12 @@ fn parse_xattrs(
         let value_offset = usize::from(le16(entries, at + 2));
         let value_inode = le32(entries, at + 4);
         let value_size = le32(entries, at + 8) as usize;
-        let name = entries.get(at + 16..at + 16 + name_len).ok_or_else(|| RawError::Corrupt {
-            inode: number,
-            detail: format!("xattr entry at {at}: name past the end"),
-        })?;
+        let name = entries
+            .get(at + 16..at + 16 + name_len)
+            .ok_or_else(|| RawError::Corrupt {
+                inode: number,
+                detail: format!("xattr entry at {at}: name past the end"),
+            })?;
         let prefix = match index {
             1 => "user.",
             2 => "system.posix_acl_access",
@@ -659,7 +718,11 @@ fn parse_xattrs(
     Ok(())
 }
 
-fn read_exact_at<R: Read + Seek>(reader: &mut R, offset: u64, buf: &mut [u8]) -> Result<(), RawError> {
+fn read_exact_at<R: Read + Seek>(
+    reader: &mut R,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<(), RawError> {
     let io = |source| RawError::Io {
         offset,
         len: buf.len(),
