@@ -12,11 +12,13 @@
 use std::path::Path;
 
 use sealbag_common::source::{
-    volume_names, Disk, DiskError, Partition, PartitionSpec, SectorReader, SourceInfo, Window,
+    folder_name, volume_names, Disk, DiskError, PartitionSpec, ReadSeek, SectorReader, SourceInfo,
+    Window,
 };
 use sealbag_common::Source;
 
 use crate::ext4::{ext4_label, looks_like_ext4, Ext4Source};
+use crate::lvm::{read_pv, LogicalVolume, LvReader};
 use crate::xfs::{looks_like_xfs, XfsSource};
 
 /// The reader a volume is read through: its window of the disk, read in
@@ -121,6 +123,12 @@ pub struct VolumeInfo {
     pub content: Content,
     /// The file-system label.
     pub label: Option<String>,
+    /// For an LVM2 logical volume: where its bytes are in the PV partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logical_volume: Option<LogicalVolume>,
+    /// Why it is not read, when that is not obvious from its content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A disk and what is on it.
@@ -145,7 +153,7 @@ pub fn layout(path: &Path) -> Result<DiskLayout, DiskError> {
     head.truncate(n);
     let (content, label) = probe(&head);
     if content.collectable() || content == Content::LvmPv {
-        let volumes = vec![VolumeInfo {
+        let mut volumes = vec![VolumeInfo {
             number: None,
             name: "volume".into(),
             offset: 0,
@@ -154,7 +162,10 @@ pub fn layout(path: &Path) -> Result<DiskLayout, DiskError> {
             partition_name: None,
             content,
             label,
+            logical_volume: None,
+            note: None,
         }];
+        expand_lvm(&disk, &mut volumes);
         return Ok(DiskLayout {
             disk,
             volumes,
@@ -171,6 +182,8 @@ pub fn layout(path: &Path) -> Result<DiskLayout, DiskError> {
             partition_name: None,
             content,
             label,
+            logical_volume: None,
+            note: None,
         }];
         return Ok(DiskLayout {
             disk,
@@ -198,13 +211,104 @@ pub fn layout(path: &Path) -> Result<DiskLayout, DiskError> {
             partition_name: partition.name.clone(),
             content,
             label,
+            logical_volume: None,
+            note: None,
         });
     }
+    expand_lvm(&disk, &mut volumes);
     Ok(DiskLayout {
         disk,
         volumes,
         partitioned: true,
     })
+}
+
+/// Adds the logical volumes of every LVM2 PV among `volumes` after it.
+fn expand_lvm(disk: &Disk, volumes: &mut Vec<VolumeInfo>) {
+    let mut expanded = Vec::new();
+    for volume in volumes.drain(..) {
+        if volume.content != Content::LvmPv {
+            expanded.push(volume);
+            continue;
+        }
+        let window = match std::fs::File::open(disk.path()) {
+            Ok(file) => Window::new(file, volume.offset, volume.length),
+            Err(e) => {
+                expanded.push(VolumeInfo {
+                    note: Some(e.to_string()),
+                    ..volume
+                });
+                continue;
+            }
+        };
+        let mut pv = window;
+        match read_pv(&mut pv) {
+            Ok(found) => {
+                let mut lvs = Vec::new();
+                for lv in found.volumes {
+                    let mut reader = LvReader::new(&mut pv, lv.clone());
+                    let mut head = vec![0u8; 8192];
+                    let n = read_some(&mut reader, &mut head);
+                    head.truncate(n);
+                    let (content, label) = probe(&head);
+                    lvs.push(VolumeInfo {
+                        number: volume.number,
+                        name: folder_name(&lv.name),
+                        offset: volume.offset,
+                        length: lv.length,
+                        partition_type: Some(format!("LVM2 logical volume of VG `{}`", found.vg)),
+                        partition_name: None,
+                        content,
+                        label,
+                        logical_volume: Some(lv),
+                        note: None,
+                    });
+                }
+                for (name, why) in found.refused {
+                    tracing::warn!(lv = %name, "LVM logical volume not read: {why}");
+                    lvs.push(VolumeInfo {
+                        number: volume.number,
+                        name: folder_name(&name),
+                        offset: volume.offset,
+                        length: 0,
+                        partition_type: Some(format!("LVM2 logical volume of VG `{}`", found.vg)),
+                        partition_name: None,
+                        content: Content::Unknown,
+                        label: None,
+                        logical_volume: None,
+                        note: Some(why),
+                    });
+                }
+                expanded.push(VolumeInfo {
+                    note: Some(format!(
+                        "LVM2 physical volume of VG `{}`: its logical volumes follow",
+                        found.vg
+                    )),
+                    ..volume
+                });
+                expanded.extend(lvs);
+            }
+            Err(e) => {
+                tracing::warn!(volume = %volume.name, "cannot read the LVM2 metadata: {e}");
+                expanded.push(VolumeInfo {
+                    note: Some(e.to_string()),
+                    ..volume
+                });
+            }
+        }
+    }
+    *volumes = expanded;
+}
+
+fn read_some<R: std::io::Read>(reader: &mut R, buf: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled += n,
+        }
+    }
+    filled
 }
 
 impl DiskLayout {
@@ -216,30 +320,33 @@ impl DiskLayout {
                 let found: Vec<&VolumeInfo> = self
                     .volumes
                     .iter()
-                    .filter(|v| match v.number {
-                        Some(number) => spec.matches(
-                            &Partition {
-                                number,
-                                offset: v.offset,
-                                length: v.length,
-                                kind: sealbag_common::source::PartitionType::Mbr(0),
-                                name: v.partition_name.clone(),
-                            },
-                            v.label.as_deref(),
-                        ),
-                        None => v.label.as_deref() == Some(spec.to_string().as_str()),
+                    .filter(|v| match spec {
+                        PartitionSpec::Number(n) => v.number == Some(*n),
+                        PartitionSpec::Name(name) => {
+                            v.partition_name.as_deref() == Some(name.as_str())
+                                || v.label.as_deref() == Some(name.as_str())
+                                || v.name == *name
+                        }
                     })
                     .collect();
-                match found.as_slice() {
-                    [] => Err(format!(
+                let readable: Vec<&VolumeInfo> = found
+                    .iter()
+                    .copied()
+                    .filter(|v| v.content.collectable())
+                    .collect();
+                match (found.as_slice(), readable.len()) {
+                    ([], _) => Err(format!(
                         "{path}: no partition `{spec}`\nhint: `sealbag-linux partitions --image {path}` lists them"
                     )),
-                    [one] if !one.content.collectable() => Err(format!(
+                    ([one], 0) => Err(format!(
                         "{path}: partition `{spec}` holds {} ({}), which sealbag-linux does not read",
                         one.content.name(),
-                        why_not(&one.content)
+                        one.note.as_deref().unwrap_or(why_not(&one.content))
                     )),
-                    [one] => Ok(vec![*one]),
+                    (_, 0) => Err(format!("{path}: nothing readable in `{spec}`")),
+                    (_, 1) => Ok(readable),
+                    // The logical volumes of one PV partition, named by its number.
+                    _ if matches!(spec, PartitionSpec::Number(_)) => Ok(readable),
                     _ => Err(format!(
                         "{path}: `{spec}` names several partitions\nhint: give the number instead"
                     )),
@@ -317,17 +424,28 @@ impl DiskLayout {
         }
     }
 
-    fn reader(&self, volume: &VolumeInfo) -> Result<VolumeReader, String> {
+    fn reader(&self, volume: &VolumeInfo) -> Result<Box<dyn ReadSeek>, String> {
         // A fresh handle per volume: each reader thread seeks on its own.
         let file = std::fs::File::open(self.disk.path())
             .map_err(|e| format!("{}: {e}", self.disk.path().display()))?;
-        let length = volume
-            .length
-            .min(self.disk.len().saturating_sub(volume.offset));
-        let window = Window::new(file, volume.offset, length);
-        SectorReader::new(window, 512)
-            .map(|r| r.with_len(length))
-            .map_err(|e| e.to_string())
+        let available = self.disk.len().saturating_sub(volume.offset);
+        match &volume.logical_volume {
+            Some(lv) => {
+                let window = Window::new(file, volume.offset, available);
+                let reader = SectorReader::new(LvReader::new(window, lv.clone()), 512)
+                    .map_err(|e| e.to_string())?
+                    .with_len(lv.length);
+                Ok(Box::new(reader))
+            }
+            None => {
+                let length = volume.length.min(available);
+                let window = Window::new(file, volume.offset, length);
+                let reader: VolumeReader = SectorReader::new(window, 512)
+                    .map(|r| r.with_len(length))
+                    .map_err(|e| e.to_string())?;
+                Ok(Box::new(reader))
+            }
+        }
     }
 
     /// The disk as the chain of custody records it.
@@ -343,7 +461,9 @@ impl DiskLayout {
 fn why_not(content: &Content) -> &'static str {
     match content {
         Content::Ext4 | Content::Xfs => "collected",
-        Content::LvmPv => "LVM2 physical volume: logical volumes are not read by this build",
+        Content::LvmPv => {
+            "LVM2 physical volume: its linear logical volumes are listed and read separately"
+        }
         Content::Swap => "swap holds no files",
         Content::Ntfs => "use `sealbag-win collect --image`",
         Content::Fat => "FAT is not read by sealbag-linux",

@@ -14,6 +14,7 @@ pub mod ext4;
 pub mod host;
 pub mod image;
 pub mod live;
+pub mod lvm;
 pub mod xfs;
 
 pub use cli::{image_name, main, Cli};

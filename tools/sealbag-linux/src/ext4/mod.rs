@@ -402,7 +402,7 @@ impl Drop for Ext4Reader {
 /// An open file: through `ext4-view`, or through the raw extent map when
 /// `ext4-view` refuses an inode it could read (a timestamp before 1970).
 enum FileHandle {
-    View(ext4_view::File),
+    View(Box<ext4_view::File>),
     Raw {
         size: u64,
         /// `(logical block, physical block, count)`, sorted.
@@ -715,7 +715,7 @@ impl<R: Read + Seek + 'static> Worker<R> {
                         ),
                     });
                 }
-                FileHandle::View(file)
+                FileHandle::View(Box::new(file))
             }
             // ext4-view refuses any inode with a time before 1970 (or a
             // 32-bit time with the sign bit set and no extra epoch bits):
