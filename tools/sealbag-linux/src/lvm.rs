@@ -557,7 +557,10 @@ contents = "Text Format Volume Group"
             vec![LogicalVolume {
                 name: "vg0-root".into(),
                 length: 3 * mib4,
-                segments: vec![(0, 1 << 20 | 5 * mib4, 2 * mib4), (2 * mib4, 1 << 20, mib4)],
+                segments: vec![
+                    (0, (1 << 20) + 5 * mib4, 2 * mib4),
+                    (2 * mib4, 1 << 20, mib4)
+                ],
             }]
         );
         assert_eq!(layout.refused.len(), 1);
