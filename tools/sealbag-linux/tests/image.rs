@@ -624,3 +624,71 @@ fn lvm_linear_volume_in_two_segments_matches_the_kernel() {
     drop(source);
     assert_eq!(sha256_file(&disk), before, "the image was changed");
 }
+
+#[test]
+fn read_only_block_device_is_collected_like_its_image() {
+    if !have("losetup") || !have("zstd") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let zst = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small-gpt.raw.zst");
+    let image = d.join("small.raw");
+    assert!(Command::new("zstd")
+        .args(["-q", "-d"])
+        .arg(&zst)
+        .arg("-o")
+        .arg(&image)
+        .status()
+        .expect("zstd")
+        .success());
+    let before = sha256_file(&image);
+    let attach = Command::new("losetup")
+        .args(["-r", "-f", "--show"])
+        .arg(&image)
+        .output()
+        .expect("losetup");
+    if !attach.status.success() {
+        assert!(!ci(), "losetup needs root and loop devices");
+        eprintln!("SKIP!!! no loop device: the block-device path did NOT run");
+        return;
+    }
+    let device = String::from_utf8_lossy(&attach.stdout).trim().to_string();
+    struct Detach(String);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+        }
+    }
+    let _detach = Detach(device.clone());
+    let found = layout(Path::new(&device)).expect("layout of the device");
+    assert_eq!(found.volumes.len(), 1);
+    let source = found.open(&found.volumes[0]).expect("open");
+    let sp = SourcePath::parse(b"/etc/passwd").expect("path");
+    let mut opened = source.open(&sp, None).expect("open passwd");
+    let mut bytes = Vec::new();
+    opened.reader.read_to_end(&mut bytes).expect("read");
+    assert_eq!(
+        bytes,
+        b"root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n"
+    );
+    drop(opened);
+    drop(source);
+    let out = Command::new(BIN)
+        .args(["collect", "--no-encrypt", "-q", "--image", &device, "-o"])
+        .arg(d.join("out.tar.zst"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(_detach);
+    assert_eq!(
+        sha256_file(&image),
+        before,
+        "the device's backing image was changed"
+    );
+}
