@@ -19,7 +19,7 @@ use sealbag_common::Source;
 
 use crate::ext4::{ext4_label, looks_like_ext4, Ext4Source};
 use crate::lvm::{read_pv, LogicalVolume, LvReader};
-use crate::xfs::{looks_like_xfs, XfsSource};
+use crate::xfs::looks_like_xfs;
 
 /// The reader a volume is read through: its window of the disk, read in
 /// aligned pages (a block device wants them; an image file does not mind).
@@ -404,7 +404,7 @@ impl DiskLayout {
             Content::Ext4 => Ext4Source::open(reader, location.clone())
                 .map(|s| Box::new(s) as Box<dyn Source>)
                 .map_err(|e| format!("{location}: {e}")),
-            Content::Xfs => XfsSource::open(reader)
+            Content::Xfs => crate::xfs::open(reader)
                 .map(|s| {
                     Box::new(Located {
                         inner: s,

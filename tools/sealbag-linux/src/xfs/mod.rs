@@ -23,12 +23,10 @@ pub struct XfsSource<R> {
     _reader: Mutex<R>,
 }
 
-impl<R: Read + Seek + Send> XfsSource<R> {
-    /// Opens the XFS file system in `reader` (placeholder: always refuses).
-    pub fn open(reader: R) -> Result<XfsSource<R>, XfsError> {
-        drop(reader);
-        Err(XfsError::NotBuilt)
-    }
+/// Opens the XFS file system in `reader` (placeholder: always refuses).
+pub fn open<R: Read + Seek + Send>(reader: R) -> Result<XfsSource<R>, XfsError> {
+    drop(reader);
+    Err(XfsError::NotBuilt)
 }
 
 impl<R: Read + Seek + Send> Source for XfsSource<R> {
