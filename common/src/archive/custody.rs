@@ -29,6 +29,15 @@ pub struct HostFacts {
     pub user: Option<String>,
 }
 
+/// One volume of a disk collection, for the chain of custody.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VolumeRecord {
+    /// Its folder under `files/` and its `volume` in the manifest.
+    pub name: String,
+    /// What it is and where (partition, offset, file system).
+    pub source: SourceInfo,
+}
+
 /// The profile as recorded for custody: its name and every text it was built from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ProfileRecord {
@@ -61,6 +70,10 @@ pub struct CollectionInfo {
     pub host: HostFacts,
     /// What was collected from.
     pub source: SourceInfo,
+    /// The file systems of a disk collected one after another, each under
+    /// `files/<name>/` (empty when the source is one tree or volume).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeRecord>,
     /// Start, UTC.
     pub started: Timestamp,
     /// End, UTC.

@@ -19,7 +19,9 @@ mod unpack;
 mod verify;
 mod writer;
 
-pub use custody::{CollectionInfo, Encryption, HostFacts, ProfileRecord, COLLECTION_FORMAT};
+pub use custody::{
+    CollectionInfo, Encryption, HostFacts, ProfileRecord, VolumeRecord, COLLECTION_FORMAT,
+};
 pub use layers::{Output, OutputFile};
 pub use manifest::{bytes_of, text_and_b64, ManifestRecord, Status};
 pub use reader::{open_plaintext, read_identities, OpenError, Plaintext, Position};

@@ -9,7 +9,7 @@ use super::progress::Progress;
 use super::{CollectArgs, CompressionArg, LogCapture};
 use crate::archive::{
     ArchiveOptions, ArchiveWriter, CollectionInfo, Encryption, HostFacts, ManifestRecord, Output,
-    OutputFile, ProfileRecord, Status, COLLECTION_FORMAT,
+    OutputFile, ProfileRecord, Status, VolumeRecord, COLLECTION_FORMAT,
 };
 use crate::engine::{
     self, EngineOptions, Observer, RunReport, Sink, SinkError, StopReason, StopSignal, StoredEntry,
@@ -44,9 +44,90 @@ pub struct Collection<'a> {
     pub hooks: crate::engine::Hooks,
 }
 
+/// One file system of a disk, collected under `files/<name>/`.
+pub struct Volume<'a> {
+    /// Its folder in the archive and its `volume` in the manifest (`p1`,
+    /// `root`, `vg0-root`): folder-safe, unique within the collection.
+    pub name: String,
+    /// Where to read it.
+    pub source: &'a dyn Source,
+}
+
+/// A collection from the file systems of one disk (an image file, a block
+/// device): each volume is walked with the same profile; files go under
+/// `files/<volume>/`, a volume's generated members under `live/<volume>/`,
+/// and each manifest record says its `volume`.
+pub struct DiskCollection<'a> {
+    /// The tool.
+    pub tool: Tool,
+    /// The disk itself, for the chain of custody (`kind`: `disk-image`…).
+    pub disk: crate::source::SourceInfo,
+    /// The file systems found on it, in order.
+    pub volumes: Vec<Volume<'a>>,
+    /// Facts about the collecting machine.
+    pub host: HostFacts,
+    /// The captured log, stored in the archive.
+    pub log: LogCapture,
+    /// Parsers and live collectors this tool provides.
+    pub hooks: crate::engine::Hooks,
+}
+
+/// What one run reads, whichever way it was asked for.
+struct Plan<'a> {
+    tool: Tool,
+    info: crate::source::SourceInfo,
+    volumes: Vec<PlanVolume<'a>>,
+    host: HostFacts,
+    log: LogCapture,
+    hooks: crate::engine::Hooks,
+}
+
+struct PlanVolume<'a> {
+    name: Option<String>,
+    source: &'a dyn Source,
+    prefix: Vec<u8>,
+}
+
 /// Runs a collection as the flags say; prints the summary; returns the exit.
 pub fn run_collect(args: &CollectArgs, collection: Collection<'_>) -> Exit {
-    match try_collect(args, collection) {
+    let plan = Plan {
+        tool: collection.tool,
+        info: collection.source.info(),
+        volumes: vec![PlanVolume {
+            name: None,
+            source: collection.source,
+            prefix: collection.archive_prefix,
+        }],
+        host: collection.host,
+        log: collection.log,
+        hooks: collection.hooks,
+    };
+    finish_run(try_collect(args, plan))
+}
+
+/// Runs a collection over every volume of a disk (see [`DiskCollection`]).
+pub fn run_collect_disk(args: &CollectArgs, collection: DiskCollection<'_>) -> Exit {
+    let plan = Plan {
+        tool: collection.tool,
+        info: collection.disk,
+        volumes: collection
+            .volumes
+            .into_iter()
+            .map(|v| PlanVolume {
+                prefix: format!("files/{}/", v.name).into_bytes(),
+                name: Some(v.name),
+                source: v.source,
+            })
+            .collect(),
+        host: collection.host,
+        log: collection.log,
+        hooks: collection.hooks,
+    };
+    finish_run(try_collect(args, plan))
+}
+
+fn finish_run(result: Result<Exit, String>) -> Exit {
+    match result {
         Ok(exit) => exit,
         Err(message) => {
             tracing::error!("{message}");
@@ -56,7 +137,7 @@ pub fn run_collect(args: &CollectArgs, collection: Collection<'_>) -> Exit {
     }
 }
 
-fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, String> {
+fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String> {
     let started = Timestamp::now();
     if args.low_priority {
         // First, before the compression and writer threads exist: they inherit it.
@@ -67,46 +148,69 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
             ),
         }
     }
-    let throttled;
-    let collection = match args.rate_limit {
-        Some(rate) => {
-            tracing::info!(
-                bytes_per_second = rate,
-                "--rate-limit: source reads held to {:.2} MB/s",
-                rate as f64 / 1e6
-            );
-            throttled = crate::source::ThrottledSource::new(
-                collection.source,
-                crate::source::RateLimit::new(rate),
-            );
-            Collection {
-                source: &throttled,
-                ..collection
-            }
+    let limit = args.rate_limit.map(|rate| {
+        tracing::info!(
+            bytes_per_second = rate,
+            "--rate-limit: source reads held to {:.2} MB/s",
+            rate as f64 / 1e6
+        );
+        crate::source::RateLimit::new(rate)
+    });
+    // One budget shared by every volume's reads.
+    let throttled: Vec<crate::source::ThrottledSource<'_>> = match &limit {
+        Some(limit) => collection
+            .volumes
+            .iter()
+            .map(|v| crate::source::ThrottledSource::new(v.source, limit.clone()))
+            .collect(),
+        None => Vec::new(),
+    };
+    let collection = if throttled.is_empty() {
+        collection
+    } else {
+        Plan {
+            volumes: collection
+                .volumes
+                .into_iter()
+                .zip(&throttled)
+                .map(|(volume, source)| PlanVolume {
+                    source: source as &dyn Source,
+                    ..volume
+                })
+                .collect(),
+            ..collection
         }
-        None => collection,
     };
     let spec = args
         .profile
         .clone()
         .unwrap_or_else(|| collection.tool.default_profile.to_string());
     let profile = Profile::load(&spec).map_err(|e| format!("bad profile: {e}"))?;
-    tracing::info!(profile = %profile.name, source = %collection.source.info().location, "starting collection");
+    tracing::info!(profile = %profile.name, source = %collection.info.location, "starting collection");
 
     let stop = StopSignal::new();
-    let mut options = EngineOptions {
-        archive_prefix: collection.archive_prefix.clone(),
+    let base_options = EngineOptions {
+        archive_prefix: Vec::new(),
         max_file_size: args.max_file_size,
         max_total: args.max_total,
         dry_run: args.dry_run,
         stop: stop.clone(),
         hooks: collection.hooks.clone(),
         own_files: Vec::new(),
+        run_commands: false,
+    };
+    let volume_options = |volume: &PlanVolume<'_>| EngineOptions {
+        archive_prefix: volume.prefix.clone(),
         // Commands describe the running machine: only run them when it is the source.
-        run_commands: collection.source.info().kind == "live",
+        run_commands: volume.source.info().kind == "live",
+        ..base_options.clone()
     };
     if args.dry_run {
-        return dry_run(&profile, collection.source, &options);
+        let mut exit = Exit::Complete;
+        for volume in &collection.volumes {
+            exit = dry_run(&profile, volume.source, &volume_options(volume))?;
+        }
+        return Ok(exit);
     }
 
     let recipients = if args.no_encrypt {
@@ -133,12 +237,13 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         .unwrap_or(24 * MIB + u64::from(threads) * 6 * MIB);
     let output_path = output_path(args, &collection.host.hostname, started);
     if let Some(path) = &output_path {
-        super::same_volume::guard(path, &collection.source.info(), args.allow_same_volume)?;
+        super::same_volume::guard(path, &collection.info, args.allow_same_volume)?;
     }
     let (output, output_name) = open_output(output_path, reserve, &stop)?;
-    if let Output::File(file) = &output {
-        options.own_files = own_files_in_source(file.path(), collection.source);
-    }
+    let output_path = match &output {
+        Output::File(file) => Some(file.path().to_path_buf()),
+        Output::Stdout(_) => None,
+    };
     let zstd_level = match args.compression {
         CompressionArg::Zstd => Some(args.zstd_level),
         CompressionArg::None => None,
@@ -178,24 +283,47 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
     }
 
     let progress = Progress::new(io::stderr().is_terminal());
-    let result = engine::run(
-        &profile,
-        collection.source,
-        &mut writer,
-        &options,
-        &progress,
-    );
-    progress.finish();
-    let report = match result {
-        Ok(report) => report,
-        Err(e) => {
-            tracing::error!("{e}");
-            RunReport {
-                counts: Default::default(),
-                stopped: Some(StopReason::OutputFailed),
+    let mut report = RunReport {
+        counts: Default::default(),
+        stopped: None,
+    };
+    for volume in &collection.volumes {
+        if stop.is_set() {
+            break;
+        }
+        let mut options = volume_options(volume);
+        if let Some(path) = &output_path {
+            options.own_files = own_files_in_source(path, volume.source);
+        }
+        let result = match &volume.name {
+            Some(name) => {
+                tracing::info!(volume = %name, source = %volume.source.info().location, "collecting volume");
+                let mut sink = VolumeSink {
+                    inner: &mut writer,
+                    name,
+                };
+                engine::run(&profile, volume.source, &mut sink, &options, &&progress)
+            }
+            None => engine::run(&profile, volume.source, &mut writer, &options, &&progress),
+        };
+        match result {
+            Ok(one) => {
+                let c = &mut report.counts;
+                c.ok += one.counts.ok;
+                c.partial += one.counts.partial;
+                c.error += one.counts.error;
+                c.skipped += one.counts.skipped;
+                c.bytes += one.counts.bytes;
+                report.stopped = one.stopped;
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                report.stopped = Some(StopReason::OutputFailed);
+                break;
             }
         }
-    };
+    }
+    progress.finish();
     if let Some(reason) = report.stopped {
         tracing::warn!("collection stopped early: {}", reason.describe());
     }
@@ -214,7 +342,17 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
             sources: profile.origins.clone(),
         },
         host: collection.host.clone(),
-        source: collection.source.info(),
+        source: collection.info.clone(),
+        volumes: collection
+            .volumes
+            .iter()
+            .filter_map(|v| {
+                v.name.as_ref().map(|name| VolumeRecord {
+                    name: name.clone(),
+                    source: v.source.info(),
+                })
+            })
+            .collect(),
         started,
         finished: Timestamp::now(),
         complete: report.stopped.is_none(),
@@ -432,5 +570,67 @@ fn dry_run(
 impl Observer for &Progress {
     fn on_record(&self, record: &ManifestRecord) {
         (*self).on_record(record);
+    }
+}
+
+/// The sink of one volume of a disk: its generated members go under
+/// `live/<volume>/`, and every record says its volume.
+struct VolumeSink<'s> {
+    inner: &'s mut dyn Sink,
+    name: &'s str,
+}
+
+impl VolumeSink<'_> {
+    fn rename(&self, member: &[u8]) -> Option<Vec<u8>> {
+        let rest = member.strip_prefix(b"live/".as_slice())?;
+        let mut renamed = format!("live/{}/", self.name).into_bytes();
+        renamed.extend_from_slice(rest);
+        Some(renamed)
+    }
+}
+
+impl Sink for VolumeSink<'_> {
+    fn add_file(&mut self, e: &StoredEntry<'_>, data: &mut dyn io::Read) -> Result<(), SinkError> {
+        self.inner.add_file(e, data)
+    }
+    fn add_symlink(&mut self, e: &StoredEntry<'_>, target: &[u8]) -> Result<(), SinkError> {
+        match self.rename(e.archive_path) {
+            Some(renamed) => self.inner.add_symlink(
+                &StoredEntry {
+                    archive_path: &renamed,
+                    ..*e
+                },
+                target,
+            ),
+            None => self.inner.add_symlink(e, target),
+        }
+    }
+    fn add_member(
+        &mut self,
+        name: &[u8],
+        size: u64,
+        data: &mut dyn io::Read,
+    ) -> Result<(), SinkError> {
+        match self.rename(name) {
+            Some(renamed) => self.inner.add_member(&renamed, size, data),
+            None => self.inner.add_member(name, size, data),
+        }
+    }
+    fn add_record(&mut self, record: &ManifestRecord) -> Result<(), SinkError> {
+        let mut record = record.clone();
+        record
+            .extra
+            .insert("volume".into(), self.name.to_string().into());
+        let renamed = record
+            .archive_path
+            .as_deref()
+            .and_then(|a| self.rename(a.as_bytes()));
+        if let Some(renamed) = renamed {
+            if record.path.starts_with("live/") {
+                record.path = String::from_utf8_lossy(&renamed).into_owned();
+            }
+            record.set_archive_path(&renamed);
+        }
+        self.inner.add_record(&record)
     }
 }

@@ -6,6 +6,7 @@
 //! (without following links), what a directory holds, what a link points to,
 //! and the bytes of a file or of one of its named streams.
 
+mod disk;
 mod fs;
 mod memory;
 mod partition;
@@ -17,6 +18,7 @@ mod time;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek};
 
+pub use disk::{folder_name, volume_names, Container, Disk, DiskError, PartitionSpec};
 pub use fs::FsSource;
 pub use memory::MemorySource;
 pub use partition::{

@@ -72,6 +72,62 @@ pub fn collectors(include_shadow: bool) -> Vec<Arc<dyn LiveCollector>> {
     ]
 }
 
+/// The kinds that describe the running kernel (`/proc`, `/sys`), which a
+/// disk image does not have.
+pub const VOLATILE_KINDS: &[&str] = &[
+    "processes",
+    "network",
+    "mounts",
+    "modules",
+    "system",
+    "routes",
+    "arp",
+];
+
+/// The live collectors for a disk image (`--image`): the file-based kinds
+/// read through the image's source as usual; every volatile kind is
+/// answered by [`NotFromImage`], which says once that it cannot be had.
+pub fn image_collectors(include_shadow: bool) -> Vec<Arc<dyn LiveCollector>> {
+    vec![
+        Arc::new(NotFromImage::default()),
+        Arc::new(UtmpCollector),
+        Arc::new(PackagesCollector),
+        Arc::new(UsersCollector { include_shadow }),
+        Arc::new(PersistenceCollector),
+        Arc::new(BodyfileCollector),
+    ]
+}
+
+/// Answers every volatile kind on an image with one `skipped` record for
+/// the whole run (not one per target, nor one per volume).
+#[derive(Debug, Default)]
+pub struct NotFromImage {
+    said: std::sync::atomic::AtomicBool,
+}
+
+impl LiveCollector for NotFromImage {
+    fn kinds(&self) -> &'static [&'static str] {
+        VOLATILE_KINDS
+    }
+
+    fn collect(
+        &self,
+        _target: &sealbag_common::profile::LiveTarget,
+        context: &mut LiveContext<'_>,
+    ) -> Result<(), String> {
+        if self.said.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let reason = format!(
+            "not available from an image: volatile state ({}) lives in a running kernel, not on the disk; said once for every volatile target of the profile",
+            VOLATILE_KINDS.join(", ")
+        );
+        tracing::warn!("{reason}");
+        context.record_skipped("live:volatile", reason);
+        Ok(())
+    }
+}
+
 /// `read_at` for a record: now, RFC 3339 UTC.
 pub(crate) fn read_at() -> String {
     Timestamp::now().to_string()
