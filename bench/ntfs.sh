@@ -157,7 +157,8 @@ grep '^r/r [0-9]*-128-[0-9]*:	data/' "$work/fls.txt" | awk '{print $2}' | tr -d 
 measure "icat, 500 of the /data files" \
   "while read -r a; do icat '$img' \$a; done < '$work/sample.txt' > /dev/null"
 sample_secs=$(cat "$work/last.txt")
-echo "| (icat per file for all $all_files \$DATA streams, extrapolated)          | $(python3 -c "print(f'{$sample_secs / 500 * $all_files:9.0f}')") s |             |"
+printf '| %-58s | %9.0f s | %11s |\n' "icat per file, all $all_files \$DATA streams (extrapolated)" \
+  "$(python3 -c "print($sample_secs / 500 * $all_files)")" ""
 echo
 echo "MFT enumeration: $($target/release/examples/mft-rate "$img")"
 echo
