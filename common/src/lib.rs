@@ -22,6 +22,8 @@ pub mod archive;
 pub mod cli;
 pub mod engine;
 pub mod glob;
+pub mod hunt;
+pub mod ioc;
 pub mod profile;
 pub mod source;
 

@@ -87,6 +87,10 @@ pub struct CollectArgs {
     /// Compression threads (default: the number of CPUs, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
+
+    /// Indicator lists, YARA rules and sweeps.
+    #[command(flatten)]
+    pub hunt: super::HuntArgs,
 }
 
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
