@@ -48,19 +48,31 @@ fn sweep_collects_exactly_the_hits() {
             format!("noise file {i}\n").as_bytes(),
         );
     }
-    write(&root, "data/sweep/deep/x/payload.bin", b"listed by sha256\n");
+    write(
+        &root,
+        "data/sweep/deep/x/payload.bin",
+        b"listed by sha256\n",
+    );
     write(&root, "data/sweep/old.dat", b"listed by md5\n");
     write(&root, "data/sweep/tools/mimikatz.exe", b"listed by name\n");
     // The Linux source is case-sensitive: another spelling is another name.
     write(&root, "data/sweep/tools/MIMIKATZ.EXE", b"listed by name\n");
     // Payloads of the committed STIX bundle (see tests/fixtures/ioc/make-bundle.py).
-    write(&root, "data/sweep/stix/sha256.bin", b"stix-sha256 payload\n");
+    write(
+        &root,
+        "data/sweep/stix/sha256.bin",
+        b"stix-sha256 payload\n",
+    );
     write(
         &root,
         "data/sweep/stix/stix-dropper.dll",
         b"stix-conjunction payload\n",
     );
-    write(&root, "data/sweep/stix/other.dll", b"stix-conjunction payload\n");
+    write(
+        &root,
+        "data/sweep/stix/other.dll",
+        b"stix-conjunction payload\n",
+    );
     write(&root, "data/sweep/beacon.exe", b"any bytes at all\n");
     // Listed, but over the sweep's size cap: not read, not collected.
     write(&root, "data/sweep/big.bin", &vec![7u8; 2 << 20]);
@@ -77,12 +89,19 @@ fn sweep_collects_exactly_the_hits() {
     list += &coreutils(
         "sha256sum",
         &root,
-        &["etc/hosts", "data/sweep/deep/x/payload.bin", "data/sweep/big.bin"],
+        &[
+            "etc/hosts",
+            "data/sweep/deep/x/payload.bin",
+            "data/sweep/big.bin",
+        ],
     );
     list += &coreutils("md5sum", &root, &["data/sweep/old.dat"]);
     for i in 0..1000 {
         use sha2::Digest;
-        list += &format!("{}  nothing {i}\n", hex(&sha2::Sha256::digest(format!("no {i}"))));
+        list += &format!(
+            "{}  nothing {i}\n",
+            hex(&sha2::Sha256::digest(format!("no {i}")))
+        );
     }
     std::fs::write(d.join("hashes.txt"), list).expect("write list");
     std::fs::write(
@@ -118,7 +137,10 @@ fn sweep_collects_exactly_the_hits() {
     ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "hits are not errors: {stderr}");
-    assert!(stderr.contains(", 7 IOC hits (sealbag/hits.jsonl)"), "{stderr}");
+    assert!(
+        stderr.contains(", 7 IOC hits (sealbag/hits.jsonl)"),
+        "{stderr}"
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("summary JSON on stdout");
     assert_eq!(summary["counts"]["hits"], 7);
@@ -189,11 +211,31 @@ fn sweep_collects_exactly_the_hits() {
     let t = |p: &str, k: &str, s: &str, f: &str| (p.into(), k.into(), s.into(), f.into());
     let mut want = vec![
         t("/etc/hosts", "sha256", "hashes.txt", "target:etc"),
-        t("/data/sweep/deep/x/payload.bin", "sha256", "hashes.txt", "sweep"),
+        t(
+            "/data/sweep/deep/x/payload.bin",
+            "sha256",
+            "hashes.txt",
+            "sweep",
+        ),
         t("/data/sweep/old.dat", "md5", "hashes.txt", "sweep"),
-        t("/data/sweep/tools/mimikatz.exe", "name", "names.csv", "sweep"),
-        t("/data/sweep/stix/sha256.bin", "sha256", "bundle.json", "sweep"),
-        t("/data/sweep/stix/stix-dropper.dll", "stix", "bundle.json", "sweep"),
+        t(
+            "/data/sweep/tools/mimikatz.exe",
+            "name",
+            "names.csv",
+            "sweep",
+        ),
+        t(
+            "/data/sweep/stix/sha256.bin",
+            "sha256",
+            "bundle.json",
+            "sweep",
+        ),
+        t(
+            "/data/sweep/stix/stix-dropper.dll",
+            "stix",
+            "bundle.json",
+            "sweep",
+        ),
         t("/data/sweep/beacon.exe", "name", "bundle.json", "sweep"),
     ];
     want.sort();
@@ -248,7 +290,10 @@ fn sweep_collects_exactly_the_hits() {
     assert_eq!(counts["swept_files"], NOISE + 8, "{counts}");
     assert_eq!(counts["swept_too_large"], 1);
     assert_eq!(counts["hits"], 7);
-    assert_eq!(hunt["computed"], serde_json::json!(["sha256", "md5", "sha1"]));
+    assert_eq!(
+        hunt["computed"],
+        serde_json::json!(["sha256", "md5", "sha1"])
+    );
     let stix = hunt["ioc_lists"]
         .as_array()
         .expect("lists")
@@ -285,7 +330,9 @@ fn sweep_collects_exactly_the_hits() {
         "{report}"
     );
     assert!(
-        report.contains("HIT      /data/sweep/tools/mimikatz.exe  name mimikatz.exe (credential dumper)"),
+        report.contains(
+            "HIT      /data/sweep/tools/mimikatz.exe  name mimikatz.exe (credential dumper)"
+        ),
         "{report}"
     );
     assert!(report.contains(": 7 IOC hits"), "{report}");

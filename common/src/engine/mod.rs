@@ -368,7 +368,8 @@ impl Run<'_> {
         case_sensitive: bool,
         known: Option<Vec<crate::hunt::Hit>>,
     ) -> Result<(), SinkError> {
-        let (mut record, hits) = self.collect_entry(target, path, metadata, case_sensitive, known)?;
+        let (mut record, hits) =
+            self.collect_entry(target, path, metadata, case_sensitive, known)?;
         if let (Some(hunt), false) = (&self.options.hunt, hits.is_empty()) {
             let mut hits = hits;
             for hit in &mut hits {
@@ -417,7 +418,10 @@ impl Run<'_> {
         match metadata.kind {
             EntryKind::File => {}
             EntryKind::Symlink => {
-                return Ok((self.collect_link(record, path, metadata)?, known_or_none(known)))
+                return Ok((
+                    self.collect_link(record, path, metadata)?,
+                    known_or_none(known),
+                ))
             }
             other => {
                 record.status = Status::Skipped;
@@ -481,7 +485,11 @@ impl Run<'_> {
             size: record_meta.size,
             metadata: &record_meta,
         };
-        let hunt = self.options.hunt.clone().filter(|h| h.checks_files() && known.is_none());
+        let hunt = self
+            .options
+            .hunt
+            .clone()
+            .filter(|h| h.checks_files() && known.is_none());
         let mut tap = hunt.as_ref().map(|h| h.tap(record_meta.size));
         let mut copy = CopyReader::new(&mut reader, record_meta.size, &self.options.stop);
         if let Some(tap) = tap.as_mut() {

@@ -268,7 +268,10 @@ mod tests {
             "t.toml",
         )
         .expect("profile");
-        let hunt = hunt("filename,label\npsexesvc.exe,lateral movement\n", &["/Users"]);
+        let hunt = hunt(
+            "filename,label\npsexesvc.exe,lateral movement\n",
+            &["/Users"],
+        );
         let options = EngineOptions {
             hunt: Some(hunt.clone()),
             ..EngineOptions::default()

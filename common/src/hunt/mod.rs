@@ -39,6 +39,7 @@ pub const DEFAULT_YARA_TIMEOUT: Duration = Duration::from_secs(10);
 /// indicators rarely name disk images or databases.
 pub const DEFAULT_SWEEP_MAX_FILE_SIZE: u64 = 512 << 20;
 /// Offsets kept per YARA string in a hit.
+#[cfg(feature = "yara")]
 const MAX_OFFSETS: usize = 8;
 
 /// Why hunting cannot start (the run does not either: exit 2).
@@ -264,12 +265,11 @@ impl Hunt {
             tracing::info!(rules = rules.rule_count(), "YARA rules compiled");
             Some(rules)
         };
-        let encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|e| {
-            HuntError::Yara {
+        let encoder =
+            zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|e| HuntError::Yara {
                 path: String::new(),
                 message: format!("cannot start the hit log: {e}"),
-            }
-        })?;
+            })?;
         Ok(Hunt {
             indicators,
             yara,
@@ -462,7 +462,9 @@ impl Hunt {
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(error) = log.error.take() {
-            return Err(std::io::Error::other(format!("the hit log failed: {error}")));
+            return Err(std::io::Error::other(format!(
+                "the hit log failed: {error}"
+            )));
         }
         let compressed = match log.encoder.take() {
             Some(encoder) => encoder.finish()?,
@@ -522,6 +524,7 @@ impl Tap for FileTap {
 }
 
 /// Keeps at most [`MAX_OFFSETS`] offsets.
+#[cfg(feature = "yara")]
 pub(crate) fn first_offsets(offsets: impl Iterator<Item = u64>) -> Vec<u64> {
     offsets.take(MAX_OFFSETS).collect()
 }

@@ -256,7 +256,13 @@ fn namespace_of(path: &Path, taken: &[RulesFile]) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "rules".into())
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut name = stem.clone();
     let mut n = 1;

@@ -60,7 +60,10 @@ pub(crate) fn looks_like_header(line: &str) -> bool {
     let Some(delimiter) = delimiter_of(line) else {
         return false;
     };
-    let roles: Vec<Option<Role>> = split_line(line, delimiter).iter().map(|c| role(c)).collect();
+    let roles: Vec<Option<Role>> = split_line(line, delimiter)
+        .iter()
+        .map(|c| role(c))
+        .collect();
     is_indicator_header(&roles)
 }
 
@@ -258,8 +261,7 @@ pub(crate) fn parse(
             terms.push(term);
         }
         if let Some((type_column, value_column)) = misp {
-            if let (Some(kind), Some(value)) = (cell(Some(type_column)), cell(Some(value_column)))
-            {
+            if let (Some(kind), Some(value)) = (cell(Some(type_column)), cell(Some(value_column))) {
                 match misp_terms(kind, value) {
                     Some(Ok((misp, misp_name))) => {
                         let label = label.clone().or(misp_name);

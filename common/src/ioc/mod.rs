@@ -356,7 +356,7 @@ impl IndicatorSet {
     /// Indexes of the indicators `facts` matches, in list order.
     pub fn matches(&self, facts: &FileFacts<'_>, case_sensitive: bool) -> Vec<u32> {
         let mut found = Vec::new();
-        let mut chain = |head: Option<&u32>, found: &mut Vec<u32>| {
+        let chain = |head: Option<&u32>, found: &mut Vec<u32>| {
             let mut at = head.copied().unwrap_or(END);
             while at != END {
                 let indicator = &self.indicators[at as usize];

@@ -145,7 +145,9 @@ fn lex(text: &str) -> Result<Vec<Tok>, String> {
                 tokens.push(Tok::Literal(format!("{c}'{value}'")));
                 i = next
             }
-            _ if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
+            _ if c.is_ascii_digit()
+                || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
                 let start = i;
                 i += 1;
                 while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
@@ -185,7 +187,9 @@ fn lex(text: &str) -> Result<Vec<Tok>, String> {
                                 .ok_or("an unclosed `[` in an object path")?;
                             let index: String = chars[i + 1..close].iter().collect();
                             if index != "*" && index.parse::<u64>().is_err() {
-                                return Err(format!("bad list index `[{index}]` in an object path"));
+                                return Err(format!(
+                                    "bad list index `[{index}]` in an object path"
+                                ));
                             }
                             path.push_str(&format!("[{index}]"));
                             i = close + 1
@@ -309,9 +313,7 @@ impl Parser {
             self.at += 1;
             self.obs_qualified()?;
         }
-        Ok(Compiled::none(
-            "several observations joined by AND".into(),
-        ))
+        Ok(Compiled::none("several observations joined by AND".into()))
     }
 
     fn obs_qualified(&mut self) -> Result<Compiled, String> {
@@ -406,7 +408,11 @@ impl Parser {
             {
                 w
             }
-            other => return Err(format!("expected an operator after {path}, found {other:?}")),
+            other => {
+                return Err(format!(
+                    "expected an operator after {path}, found {other:?}"
+                ))
+            }
         };
         let values = if operator == "IN" {
             self.set()?
@@ -415,7 +421,9 @@ impl Parser {
         };
         for value in &values {
             if !matches!(value, Tok::Str(_) | Tok::Literal(_)) {
-                return Err(format!("expected a literal after {path} {operator}, found {value:?}"));
+                return Err(format!(
+                    "expected a literal after {path} {operator}, found {value:?}"
+                ));
             }
         }
         let Some((object, property)) = path.split_once(':') else {
@@ -515,7 +523,9 @@ mod tests {
         assert!(none("[file:size > 1000]"));
         assert!(none("[file:hashes.'SHA-512' = 'aa']"));
         assert!(none("[file:name = 'a'] AND [file:name = 'b']"));
-        assert!(none("[file:name = 'a'] FOLLOWEDBY [file:name = 'b'] WITHIN 60 SECONDS"));
+        assert!(none(
+            "[file:name = 'a'] FOLLOWEDBY [file:name = 'b'] WITHIN 60 SECONDS"
+        ));
         assert!(none("[file:name = 'a'] REPEATS 5 TIMES"));
         assert!(none(
             "[file:name = 'a'] START t'2016-06-01T00:00:00Z' STOP t'2016-07-01T00:00:00Z'"

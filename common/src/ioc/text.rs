@@ -35,7 +35,11 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], name: &str) -> Result<Cow<'a, str>, Io
                     text.push(c);
                 }
                 Err(_) => {
-                    return Err(IocError::at(name, line, "invalid UTF-16 (a lone surrogate)"))
+                    return Err(IocError::at(
+                        name,
+                        line,
+                        "invalid UTF-16 (a lone surrogate)",
+                    ))
                 }
             }
         }

@@ -50,7 +50,11 @@ fn image_sweep_collects_the_listed_files_only() {
     let mut list = String::from_utf8(out.stdout).expect("utf8");
     list.insert_str(0, "# from the ticket\n");
     std::fs::write(d.join("hashes.txt"), list).expect("write list");
-    std::fs::write(d.join("names.csv"), "name,label\nSETUP.EXE,fake installer\n").expect("csv");
+    std::fs::write(
+        d.join("names.csv"),
+        "name,label\nSETUP.EXE,fake installer\n",
+    )
+    .expect("csv");
     std::fs::write(
         d.join("p.toml"),
         "name = \"p\"\n[[target]]\nname = \"hosts\"\npaths = [\"/Windows/System32/drivers/etc/hosts\"]\n",
@@ -96,7 +100,12 @@ fn image_sweep_collects_the_listed_files_only() {
                 stack.push(entry.path());
             } else {
                 let path = entry.path();
-                stored.push(path.strip_prefix(&root).expect("prefix").display().to_string());
+                stored.push(
+                    path.strip_prefix(&root)
+                        .expect("prefix")
+                        .display()
+                        .to_string(),
+                );
             }
         }
     }
@@ -129,7 +138,10 @@ fn image_sweep_collects_the_listed_files_only() {
         .expect("name hit");
     assert_eq!(setup["path"], "/Users/alice/Downloads/setup.exe");
     assert_eq!(setup["indicator"]["value"], "SETUP.EXE");
-    assert_eq!(setup["archive_path"], "files/fixture1/Users/alice/Downloads/setup.exe");
+    assert_eq!(
+        setup["archive_path"],
+        "files/fixture1/Users/alice/Downloads/setup.exe"
+    );
     let file7 = hits
         .iter()
         .find(|h| h["indicator"]["kind"] == "sha256")
