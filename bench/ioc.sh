@@ -3,6 +3,7 @@
 # and sweeps cost, side by side in one run, hot cache.
 #
 #   bash bench/ioc.sh [SIZE_MIB] [SWEEP_FILES]     (defaults: 1024 MiB, 100000)
+#   RUNS=N (default 3: the best run is shown)
 #   BENCH_YARA=1 bash bench/ioc.sh                 (also: a build with `--features yara`
 #                                                   and a sweep with 300 generated rules)
 #
@@ -92,7 +93,7 @@ fi
 measure() { # name bytes command...
   local name=$1 n=$2; shift 2
   local best=""
-  for run in 1 2 3; do
+  for _ in $(seq 1 "${RUNS:-3}"); do
     rm -f "$work"/out*
     /usr/bin/time -f '%e %M' -o "$work/time.txt" bash -c "$*" >/dev/null 2>"$work/err.txt" || { cat "$work/err.txt" >&2; return 1; }
     read -r secs rss_kib < "$work/time.txt"
@@ -104,7 +105,7 @@ measure() { # name bytes command...
 
 c="$bin/sealbag-linux collect -q --root '$tree' --no-encrypt -o '$work/out.tar.zst'"
 echo
-echo "trees: $(python3 -c "print(round($bytes/1048576))") MiB in $(find "$tree/data" -type f | wc -l) files; sweep $(python3 -c "print(round($sweep_bytes/1048576))") MiB in $(find "$tree/sweep" -type f | wc -l) files; $(nproc) CPUs; $(grep -o -m1 -w sha_ni /proc/cpuinfo || echo no-sha_ni); $(date -u +%FT%TZ); best of 3"
+echo "trees: $(python3 -c "print(round($bytes/1048576))") MiB in $(find "$tree/data" -type f | wc -l) files; sweep $(python3 -c "print(round($sweep_bytes/1048576))") MiB in $(find "$tree/sweep" -type f | wc -l) files; $(nproc) CPUs; $(grep -o -m1 -w sha_ni /proc/cpuinfo || echo no-sha_ni); $(date -u +%FT%TZ); best of ${RUNS:-3}"
 echo
 echo '| run                                                  |     wall |    throughput |  peak RSS |'
 echo '|------------------------------------------------------|----------|---------------|-----------|'

@@ -25,7 +25,7 @@ use crate::glob::Glob;
 use crate::ioc::{FileFacts, IndicatorSet, IocError, ListSummary};
 use crate::SourcePath;
 
-pub use yara::{RulesSummary, YaraMatch, YaraRules, YaraString, YARA_AVAILABLE};
+pub use yara::{RulesFile, RulesSummary, YaraMatch, YaraRules, YaraString, YARA_AVAILABLE};
 
 /// Archive member with one JSON object per hit.
 pub const HITS_MEMBER: &str = "sealbag/hits.jsonl";
@@ -60,6 +60,9 @@ pub enum HuntError {
     /// `--yara` was given to a build without the `yara` feature.
     #[error("this build has no YARA support (built without the `yara` feature)\nhint: use a release built with `--features yara`, or hunt with `--ioc` hash and name lists")]
     NoYara,
+    /// The in-memory hit log could not be started.
+    #[error("cannot start the hit log: {0}")]
+    HitLog(#[source] std::io::Error),
 }
 
 /// What to hunt for: the merged flags and profile, before loading.
