@@ -93,6 +93,9 @@ fn split_line(line: &str, delimiter: u8) -> Vec<String> {
     }
 }
 
+/// A record and the line it starts on, or an error and its line.
+type Record = Result<(usize, Vec<String>), (usize, String)>;
+
 /// A minimal RFC 4180 reader that tracks line numbers.
 struct Records<'a> {
     text: &'a [u8],
@@ -112,7 +115,7 @@ impl<'a> Records<'a> {
     }
 
     /// The next record and the line it starts on; `#` lines and blank lines are skipped.
-    fn next_record(&mut self) -> Option<Result<(usize, Vec<String>), (usize, String)>> {
+    fn next_record(&mut self) -> Option<Record> {
         loop {
             if self.at >= self.text.len() {
                 return None;
