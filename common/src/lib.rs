@@ -25,6 +25,8 @@ pub mod cli;
 pub mod engine;
 pub mod glob;
 pub mod live;
+pub mod hunt;
+pub mod ioc;
 pub mod profile;
 pub mod source;
 

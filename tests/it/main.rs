@@ -5,4 +5,5 @@ mod cli_errors;
 mod collect;
 mod faults;
 mod limits;
+mod ioc;
 mod support;

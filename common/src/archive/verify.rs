@@ -36,6 +36,9 @@ pub struct VerifyReport {
     pub statuses: BTreeMap<String, u64>,
     /// The custody record, when present.
     pub collection: Option<serde_json::Value>,
+    /// The indicator and rule hits (`sealbag/hits.jsonl`), one object each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hits: Vec<serde_json::Value>,
 }
 
 impl VerifyReport {
@@ -60,6 +63,7 @@ pub fn verify(plaintext: Plaintext) -> VerifyReport {
     let mut report = VerifyReport::default();
     let mut stored: BTreeMap<Vec<u8>, Stored> = BTreeMap::new();
     let mut manifest: Option<Vec<u8>> = None;
+    let mut hits = Vec::new();
     let tar_position = plaintext.tar_position.clone();
     let sealed_position = plaintext.sealed_position.clone();
     let damage = |what: String| {
@@ -97,6 +101,8 @@ pub fn verify(plaintext: Plaintext) -> VerifyReport {
             }
         } else if path == names::MANIFEST.as_bytes() {
             read_capped(&mut entry).map(|bytes| manifest = Some(bytes))
+        } else if path == crate::hunt::HITS_MEMBER.as_bytes() {
+            read_capped(&mut entry).map(|bytes| hits = parse_hits(&bytes))
         } else if path == names::COLLECTION.as_bytes() {
             read_capped(&mut entry).map(|bytes| {
                 report.collection = serde_json::from_slice(&bytes).ok();
@@ -116,8 +122,21 @@ pub fn verify(plaintext: Plaintext) -> VerifyReport {
     let damaged = report.damaged.take();
     let mut report = summarise(stored, manifest.as_deref(), damaged);
     report.collection = collection;
+    report.hits = hits;
     fill_collection(&mut report);
     report
+}
+
+/// The objects of `sealbag/hits.jsonl` (a line that is not JSON is kept as a string).
+fn parse_hits(bytes: &[u8]) -> Vec<serde_json::Value> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice(line)
+                .unwrap_or_else(|_| String::from_utf8_lossy(line).into_owned().into())
+        })
+        .collect()
 }
 
 /// Checks files already written (by `unpack`) against the manifest.

@@ -104,6 +104,10 @@ pub struct CollectArgs {
     /// may still hold deleted evidence.
     #[arg(long)]
     pub allow_same_volume: bool,
+
+    /// Indicator lists, YARA rules and sweeps.
+    #[command(flatten)]
+    pub hunt: super::HuntArgs,
 }
 
 /// Bytes per second from `MB/s` (decimal megabytes, fractions allowed).

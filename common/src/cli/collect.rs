@@ -187,6 +187,7 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
         .unwrap_or_else(|| collection.tool.default_profile.to_string());
     let profile = Profile::load(&spec).map_err(|e| format!("bad profile: {e}"))?;
     tracing::info!(profile = %profile.name, source = %collection.info.location, "starting collection");
+    let hunt = super::load_hunt(&args.hunt, &profile)?;
 
     let stop = StopSignal::new();
     let base_options = EngineOptions {
@@ -198,6 +199,7 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
         hooks: collection.hooks.clone(),
         own_files: Vec::new(),
         run_commands: false,
+        hunt: hunt.clone(),
     };
     let volume_options = |volume: &PlanVolume<'_>| EngineOptions {
         archive_prefix: volume.prefix.clone(),
@@ -327,6 +329,9 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
     if let Some(reason) = report.stopped {
         tracing::warn!("collection stopped early: {}", reason.describe());
     }
+    if let Some(hunt) = &hunt {
+        write_hunt(&mut writer, hunt).map_err(|e| format!("cannot write to {output_name}: {e}"))?;
+    }
 
     let info = CollectionInfo {
         format: COLLECTION_FORMAT.to_string(),
@@ -383,8 +388,16 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
             )
         })
         .unwrap_or_default();
+    let hits = match &hunt {
+        Some(_) => format!(
+            ", {} IOC hit{} (sealbag/hits.jsonl)",
+            counts.hits,
+            if counts.hits == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    };
     eprintln!(
-        "sealed {output_name}: {} collected ({}), {} partial, {} errors, {} skipped{stopped}\nsha256 {}  {} bytes",
+        "sealed {output_name}: {} collected ({}), {} partial, {} errors, {} skipped{hits}{stopped}\nsha256 {}  {} bytes",
         counts.ok,
         format_size(counts.bytes),
         counts.partial,
@@ -430,6 +443,14 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
 }
 
 const MIB: u64 = 1 << 20;
+
+/// Adds `sealbag/hits.jsonl` and `sealbag/hunt.json` to the archive.
+fn write_hunt(writer: &mut ArchiveWriter, hunt: &crate::hunt::Hunt) -> io::Result<()> {
+    let (hits, summary) = hunt.finish()?;
+    writer.add_bytes(crate::hunt::HITS_MEMBER, &hits)?;
+    let json = serde_json::to_vec_pretty(&summary).map_err(io::Error::other)?;
+    writer.add_bytes(crate::hunt::HUNT_MEMBER, &json)
+}
 
 /// The output and its reserve as paths of the source, when the source is
 /// the live system or a tree that contains them: never collect ourselves.
@@ -559,6 +580,18 @@ fn dry_run(
     let mut sink = DryRunSink { out: io::stdout() };
     let report = engine::run(profile, source, &mut sink, options, &())
         .map_err(|e| format!("cannot write the listing: {e}"))?;
+    if let Some(hunt) = &options.hunt {
+        for glob in hunt.sweep_paths() {
+            eprintln!("would sweep {} (not walked in a dry run)", glob.as_str());
+        }
+        if !hunt.indicators().is_empty() {
+            eprintln!(
+                "{} indicators loaded from {} lists",
+                hunt.indicators().len(),
+                hunt.indicators().lists().len()
+            );
+        }
+    }
     let would = report.counts.skipped;
     eprintln!(
         "dry run of `{}`: {} entries listed, {} errors; nothing was read or written",

@@ -8,6 +8,7 @@
 mod args;
 pub mod collect;
 mod exit;
+mod hunt;
 mod logging;
 mod profiles;
 mod progress;
@@ -16,6 +17,7 @@ mod same_volume;
 
 pub use args::{CollectArgs, CompressionArg, LogArgs};
 pub use exit::{Exit, EXIT_COMPLETE, EXIT_FAILED, EXIT_WITH_ERRORS};
+pub use hunt::{load_hunt, HuntArgs};
 pub use logging::{init_logging, LogCapture};
 pub use profiles::print_embedded_profiles;
 pub use recipients::{parse_recipient, resolve_recipients};

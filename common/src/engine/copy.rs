@@ -27,6 +27,13 @@ pub struct CopyOutcome {
     pub note: Option<String>,
 }
 
+/// Sees every byte the copy gives to the archive, in order: more hashes
+/// and a scan buffer for indicator matching, in the same read.
+pub trait Tap {
+    /// Called with each run of bytes given (zero-fill included).
+    fn update(&mut self, bytes: &[u8]);
+}
+
 /// Wraps a source reader; see the module documentation.
 pub struct CopyReader<'a> {
     inner: &'a mut dyn Read,
@@ -36,6 +43,7 @@ pub struct CopyReader<'a> {
     hasher: Sha256,
     failure: Option<String>,
     stop: &'a StopSignal,
+    tap: Option<&'a mut dyn Tap>,
 }
 
 impl<'a> CopyReader<'a> {
@@ -49,7 +57,14 @@ impl<'a> CopyReader<'a> {
             hasher: Sha256::new(),
             failure: None,
             stop,
+            tap: None,
         }
+    }
+
+    /// Also gives every byte to `tap` (IOC hashes, a YARA buffer).
+    pub fn with_tap(mut self, tap: &'a mut dyn Tap) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Ends the copy: checks whether the file grew, and reports.
@@ -139,6 +154,9 @@ impl Read for CopyReader<'_> {
             }
         };
         self.hasher.update(&buf[..n]);
+        if let Some(tap) = self.tap.as_mut() {
+            tap.update(&buf[..n]);
+        }
         self.given += n as u64;
         Ok(n)
     }

@@ -13,12 +13,13 @@ mod generated;
 mod hooks;
 mod sink;
 mod stop;
+mod sweep;
 mod walk;
 
 use std::collections::HashSet;
 
 pub use command::{OUTPUT_CAP, PIPE_GRACE};
-pub use copy::{CopyOutcome, CopyReader};
+pub use copy::{CopyOutcome, CopyReader, Tap};
 pub use generated::{Generated, GeneratedBuffer, DEFAULT_GENERATED_CAP};
 pub use hooks::{Facts, FileParser, Hooks, LiveCollector, LiveContext};
 pub use sink::{Sink, SinkError, StoredEntry};
@@ -50,6 +51,9 @@ pub struct EngineOptions {
     /// Whether `[[command]]` targets are run. Only when the source is the
     /// running system: a command says nothing about an image or a copied tree.
     pub run_commands: bool,
+    /// Indicators and rules to check every file read against, and trees
+    /// to sweep (see [`crate::hunt`]).
+    pub hunt: Option<std::sync::Arc<crate::hunt::Hunt>>,
 }
 
 impl Default for EngineOptions {
@@ -63,6 +67,7 @@ impl Default for EngineOptions {
             hooks: Hooks::default(),
             own_files: Vec::new(),
             run_commands: false,
+            hunt: None,
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct RunCounts {
     /// Entries the operating system refused to read (counted in `error` too).
     #[serde(skip_serializing_if = "is_zero")]
     pub permission_denied: u64,
+    /// Indicator and rule hits (`sealbag/hits.jsonl`); not errors.
+    pub hits: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -188,6 +195,11 @@ pub fn run(
             }
         }
         run.parse_target(target)?;
+    }
+    if let Some(hunt) = &options.hunt {
+        if !options.dry_run && !options.stop.is_set() {
+            run.sweep(hunt, case_sensitive)?;
+        }
     }
     Ok(RunReport {
         counts: run.counts,
@@ -411,7 +423,7 @@ impl Run<'_> {
                     tracing::debug!(path = %path, "already collected by an earlier target");
                     return Ok(());
                 }
-                self.collect(target, &path, &metadata)
+                self.collect(target, &path, &metadata, case_sensitive, None)
             }
         }
     }
@@ -429,21 +441,75 @@ impl Run<'_> {
         archive_path
     }
 
+    /// Collects one entry; `known` carries the hits of a file the sweep
+    /// already read (it is then not checked again).
     fn collect(
         &mut self,
         target: &Target,
         path: &SourcePath,
         metadata: &Metadata,
+        case_sensitive: bool,
+        known: Option<Vec<crate::hunt::Hit>>,
     ) -> Result<(), SinkError> {
+        let (mut record, hits) =
+            self.collect_entry(target, path, metadata, case_sensitive, known)?;
+        if let (Some(hunt), false) = (&self.options.hunt, hits.is_empty()) {
+            let mut hits = hits;
+            for hit in &mut hits {
+                match &record.archive_path {
+                    Some(_) if record.status != Status::Error => {
+                        if let Some(bytes) = crate::archive::bytes_of(
+                            record.archive_path.as_deref().unwrap_or(""),
+                            record.archive_path_b64.as_deref(),
+                        ) {
+                            hit.set_archive_path(&bytes);
+                        }
+                        if record.sha256.as_deref() != Some(hit.sha256.as_str()) {
+                            hit.note = Some(format!(
+                                "changed between the sweep's read and its collection: the archive holds bytes of SHA-256 {}",
+                                record.sha256.as_deref().unwrap_or("unknown")
+                            ));
+                        }
+                    }
+                    _ => {
+                        hit.note = Some(format!(
+                            "not collected: {}",
+                            record.error.as_deref().unwrap_or(record.status.name())
+                        ));
+                    }
+                }
+            }
+            hunt.record(&hits);
+            self.counts.hits += hits.len() as u64;
+            record.extra.insert("hits".into(), hits.len().into());
+        }
+        self.emit(record)
+    }
+
+    /// Collects one entry and returns its record (not yet emitted) and its hits.
+    fn collect_entry(
+        &mut self,
+        target: &Target,
+        path: &SourcePath,
+        metadata: &Metadata,
+        case_sensitive: bool,
+        known: Option<Vec<crate::hunt::Hit>>,
+    ) -> Result<(ManifestRecord, Vec<crate::hunt::Hit>), SinkError> {
+        let known_or_none = |known: Option<Vec<crate::hunt::Hit>>| known.unwrap_or_default();
         let mut record = ManifestRecord::new(path, &target.name, metadata.kind, Status::Ok)
             .with_metadata(metadata);
         match metadata.kind {
             EntryKind::File => {}
-            EntryKind::Symlink => return self.collect_link(record, path, metadata),
+            EntryKind::Symlink => {
+                return Ok((
+                    self.collect_link(record, path, metadata)?,
+                    known_or_none(known),
+                ))
+            }
             other => {
                 record.status = Status::Skipped;
                 record.error = Some(format!("is a {}; never opened", other.name()));
-                return self.emit(record);
+                return Ok((record, known_or_none(known)));
             }
         }
         let limit = match (target.max_file_size, self.options.max_file_size) {
@@ -458,7 +524,7 @@ impl Run<'_> {
                     format_size(metadata.size),
                     format_size(limit)
                 ));
-                return self.emit(record);
+                return Ok((record, known_or_none(known)));
             }
         }
         if let Some(max_total) = self.options.max_total {
@@ -468,13 +534,13 @@ impl Run<'_> {
                     "--max-total reached ({} stored)",
                     format_size(self.counts.bytes)
                 ));
-                return self.emit(record);
+                return Ok((record, known_or_none(known)));
             }
         }
         if self.options.dry_run {
             record.status = Status::Skipped;
             record.note = Some("dry run: not read".into());
-            return self.emit(record);
+            return Ok((record, known_or_none(known)));
         }
         let opened = match self.source.open(path, None) {
             Ok(opened) => opened,
@@ -485,7 +551,7 @@ impl Run<'_> {
                     _ => Status::Error,
                 };
                 record.error = Some(self.describe(&e));
-                return self.emit(record);
+                return Ok((record, known_or_none(known)));
             }
         };
         let method = opened.method;
@@ -502,9 +568,29 @@ impl Run<'_> {
             size: record_meta.size,
             metadata: &record_meta,
         };
+        let hunt = self
+            .options
+            .hunt
+            .clone()
+            .filter(|h| h.checks_files() && known.is_none());
+        let mut tap = hunt.as_ref().map(|h| h.tap(record_meta.size));
         let mut copy = CopyReader::new(&mut reader, record_meta.size, &self.options.stop);
+        if let Some(tap) = tap.as_mut() {
+            copy = copy.with_tap(tap);
+        }
         self.sink.add_file(&entry, &mut copy)?;
         let outcome = copy.finish();
+        let hits = match (hunt, tap) {
+            (Some(hunt), Some(tap)) => hunt.check(
+                path,
+                record_meta.size,
+                &outcome.sha256,
+                tap,
+                case_sensitive,
+                &format!("target:{}", target.name),
+            ),
+            _ => known_or_none(known),
+        };
         if let Some(error) = &outcome.error {
             tracing::warn!(path = %path, error = %error, "partial copy");
         }
@@ -518,7 +604,7 @@ impl Run<'_> {
         if record.status == Status::Ok {
             self.parse(target, path, &archive_path, &mut record)?;
         }
-        self.emit(record)
+        Ok((record, hits))
     }
 
     fn collect_link(
@@ -526,7 +612,7 @@ impl Run<'_> {
         mut record: ManifestRecord,
         path: &SourcePath,
         metadata: &Metadata,
-    ) -> Result<(), SinkError> {
+    ) -> Result<ManifestRecord, SinkError> {
         match self.source.read_link(path) {
             Ok(target) => {
                 record.link_target = Some(String::from_utf8_lossy(&target).into_owned());
@@ -548,7 +634,7 @@ impl Run<'_> {
                 record.error = Some(e.to_string());
             }
         }
-        self.emit(record)
+        Ok(record)
     }
 }
 

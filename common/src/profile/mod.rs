@@ -14,6 +14,7 @@
 //! ```
 
 mod embedded;
+mod hunt;
 mod schema;
 mod size;
 
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 pub use embedded::{embedded, EMBEDDED};
+pub use hunt::{IocSection, SweepSection};
 pub use size::{format_size, parse_size};
 
 use crate::glob::Glob;
@@ -173,6 +175,10 @@ pub struct Profile {
     pub origins: Vec<ProfileOrigin>,
     /// The top profile's text, stored in the archive as `sealbag/profile.toml`.
     pub text: String,
+    /// `[ioc]`: indicator lists and YARA rules, includes' added.
+    pub ioc: IocSection,
+    /// `[sweep]`: trees to sweep, includes' added.
+    pub sweep: SweepSection,
 }
 
 impl Profile {
@@ -322,6 +328,8 @@ fn build(
     let mut recipients = Vec::new();
     let mut live: Vec<LiveTarget> = Vec::new();
     let mut commands: Vec<CommandTarget> = Vec::new();
+    let mut ioc = hunt::build_ioc(dir, raw.ioc.as_ref());
+    let mut sweep = hunt::build_sweep(text, origin, raw.sweep.as_ref())?;
     for include in &raw.include {
         let included = load_spec(include.get_ref(), dir, stack).map_err(|mut e| {
             if e.line.is_none() {
@@ -354,6 +362,7 @@ fn build(
                 commands.push(entry);
             }
         }
+        hunt::merge(&mut ioc, &mut sweep, included.ioc, included.sweep);
     }
     if let Some(output) = &raw.output {
         for recipient in &output.recipients {
@@ -403,6 +412,8 @@ fn build(
         commands,
         origins,
         text: text.to_string(),
+        ioc,
+        sweep,
     })
 }
 

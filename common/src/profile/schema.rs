@@ -22,6 +22,30 @@ pub(crate) struct RawProfile {
     pub live: Vec<RawLive>,
     #[serde(default)]
     pub command: Vec<RawCommand>,
+    #[serde(default)]
+    pub ioc: Option<RawIoc>,
+    #[serde(default)]
+    pub sweep: Option<RawSweep>,
+}
+
+/// `[ioc]`: indicator lists and YARA rules to check every file read against.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIoc {
+    #[serde(default)]
+    pub files: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub yara: Vec<Spanned<String>>,
+}
+
+/// `[sweep]`: trees walked for files that hit, collected alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSweep {
+    #[serde(default)]
+    pub paths: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub max_file_size: Option<Spanned<String>>,
 }
 
 /// One `[[live]]`: volatile state the tool reads itself.

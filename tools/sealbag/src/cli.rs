@@ -259,6 +259,9 @@ fn print_report(name: &str, report: &VerifyReport) {
     if let Some(damage) = &report.damaged {
         eprintln!("DAMAGED  {damage}");
     }
+    for hit in &report.hits {
+        eprintln!("HIT      {}", describe_hit(hit));
+    }
     let statuses: Vec<String> = report
         .statuses
         .iter()
@@ -270,6 +273,13 @@ fn print_report(name: &str, report: &VerifyReport) {
         report.manifest_records,
         statuses.join(", ")
     );
+    if !report.hits.is_empty() {
+        eprintln!(
+            "{name}: {} IOC hit{} (sealbag/hits.jsonl); hits are findings, not damage",
+            report.hits.len(),
+            if report.hits.len() == 1 { "" } else { "s" }
+        );
+    }
     if report.complete == Some(false) {
         eprintln!(
             "note: the collection stopped early ({}); what it holds verifies, but it is not the whole profile",
@@ -281,4 +291,46 @@ fn print_report(name: &str, report: &VerifyReport) {
     } else {
         eprintln!("{name}: NOT INTACT");
     }
+}
+
+/// One line for a hit of `sealbag/hits.jsonl`: path, what matched, where it is.
+fn describe_hit(hit: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(|x| x.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let indicator = hit.get("indicator").cloned().unwrap_or_default();
+    let label = text(&indicator, "label");
+    let mut line = format!(
+        "{}  {} {}{}  [{}",
+        text(hit, "path"),
+        text(&indicator, "kind"),
+        text(&indicator, "value"),
+        if label.is_empty() {
+            String::new()
+        } else {
+            format!(" ({label})")
+        },
+        text(&indicator, "source"),
+    );
+    if let Some(n) = indicator.get("line").and_then(|l| l.as_u64()) {
+        line.push_str(&format!(":{n}"));
+    }
+    line.push(']');
+    let archive = text(hit, "archive_path");
+    if archive.is_empty() {
+        line.push_str("  not in the archive");
+    } else {
+        line.push_str(&format!("  -> {archive}"));
+    }
+    let note = text(hit, "note");
+    if !note.is_empty() {
+        line.push_str(&format!("  note: {note}"));
+    }
+    if hit.is_string() {
+        return format!("(unreadable hit line) {}", hit.as_str().unwrap_or(""));
+    }
+    line
 }

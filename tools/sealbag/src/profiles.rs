@@ -8,15 +8,38 @@ pub fn check(spec: &str) -> Result<(String, Vec<String>), String> {
     let profile = Profile::load(spec).map_err(|e| e.to_string())?;
     let globs: usize = profile.targets.iter().map(|t| t.paths.len()).sum();
     let includes = profile.origins.len().saturating_sub(1);
-    Ok((
-        format!(
-            "{spec}: ok: profile `{}` ({:?}), {} targets, {globs} globs, {includes} included profiles",
-            profile.name,
-            profile.os,
-            profile.targets.len()
-        ),
-        warnings(&profile),
-    ))
+    let mut summary = format!(
+        "{spec}: ok: profile `{}` ({:?}), {} targets, {globs} globs, {includes} included profiles",
+        profile.name,
+        profile.os,
+        profile.targets.len()
+    );
+    let mut warnings = warnings(&profile);
+    // The indicator lists are read too: a malformed line is found here,
+    // not on the suspect host.
+    let mut indicators = sealbag_common::ioc::IndicatorSet::default();
+    for file in &profile.ioc.files {
+        let list = indicators
+            .add_list_file(file)
+            .map_err(|e| format!("bad indicator list: {e}"))?;
+        for (reason, count) in &list.unsupported {
+            warnings.push(format!(
+                "{}: {count} indicators not supported: {reason}",
+                list.file
+            ));
+        }
+    }
+    if !profile.ioc.files.is_empty() {
+        summary.push_str(&format!(
+            ", {} indicators in {} lists",
+            indicators.len(),
+            profile.ioc.files.len()
+        ));
+    }
+    if !profile.sweep.paths.is_empty() {
+        summary.push_str(&format!(", sweeps {} trees", profile.sweep.paths.len()));
+    }
+    Ok((summary, warnings))
 }
 
 /// Top-level folders that exist only on Windows volumes.
@@ -167,7 +190,11 @@ pub fn warnings(profile: &Profile) -> Vec<String> {
             }
         }
     }
-    if profile.targets.is_empty() && profile.live.is_empty() && profile.commands.is_empty() {
+    if profile.targets.is_empty()
+        && profile.live.is_empty()
+        && profile.commands.is_empty()
+        && profile.sweep.paths.is_empty()
+    {
         out.push("the profile collects nothing: no target, live entry or command".into());
     }
     out
@@ -193,6 +220,25 @@ struct Shown {
     description: String,
     os: String,
     target: Vec<ShownTarget>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ioc: Option<ShownIoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sweep: Option<ShownSweep>,
+}
+
+#[derive(serde::Serialize)]
+struct ShownIoc {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    yara: Vec<String>,
+}
+
+#[derive(serde::Serialize)]
+struct ShownSweep {
+    paths: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_file_size: Option<String>,
 }
 
 /// The profile with its includes expanded, as TOML.
@@ -221,6 +267,29 @@ pub fn show(spec: &str) -> Result<String, String> {
                 max_file_size: t.max_file_size.map(format_size),
             })
             .collect(),
+        ioc: (!profile.ioc.files.is_empty() || !profile.ioc.yara.is_empty()).then(|| ShownIoc {
+            files: profile
+                .ioc
+                .files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            yara: profile
+                .ioc
+                .yara
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+        }),
+        sweep: (!profile.sweep.paths.is_empty()).then(|| ShownSweep {
+            paths: profile
+                .sweep
+                .paths
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect(),
+            max_file_size: profile.sweep.max_file_size.map(format_size),
+        }),
     };
     let mut text = format!(
         "# `{}` with every include expanded; built from:\n",
