@@ -24,5 +24,6 @@ pub mod engine;
 pub mod glob;
 pub mod profile;
 pub mod source;
+pub mod upload;
 
 pub use source::{FsSource, Source, SourcePath};

@@ -4,4 +4,5 @@
 mod cli_errors;
 mod collect;
 mod faults;
+mod split;
 mod support;

@@ -37,9 +37,10 @@ pub struct CollectArgs {
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
 
-    /// Where to write the sealed archive; `-` for stdout. Default:
+    /// Where to write the sealed archive; `-` for stdout; `s3://BUCKET/KEY`
+    /// to stream it to S3 (KEY may use `{host}`, `{time}`, `{case}`). Default:
     /// `<host>-<UTC time>.tar.zst.age` in the current folder. Never overwrites.
-    #[arg(short, long, value_name = "PATH|-")]
+    #[arg(short, long, value_name = "PATH|-|s3://BUCKET/KEY")]
     pub output: Option<PathBuf>,
 
     /// Write the archive unencrypted. Lab use only: anyone who gets the file reads the evidence.
@@ -87,6 +88,37 @@ pub struct CollectArgs {
     /// Compression threads (default: the number of CPUs, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
+
+    /// Cut the sealed output into numbered parts of at most SIZE (`….age.000`,
+    /// `.001`, …; at least 64KiB) with an index `….age.index.json` of each part's
+    /// SHA-256, for channels that cap one file's size (EDR live response).
+    /// `cat` of the parts in order is the archive; `sealbag verify` takes the set.
+    #[arg(long, value_name = "SIZE", value_parser = parse_split_arg)]
+    pub split: Option<u64>,
+
+    /// Endpoint of an S3-compatible store for `--output s3://BUCKET/KEY`
+    /// (e.g. `https://minio.example:9000`); default: AWS's regional endpoint.
+    /// Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+    /// (AWS_SESSION_TOKEN), ~/.aws/credentials (AWS_PROFILE) or the instance
+    /// role (IMDSv2), never from a flag.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Region for `--output s3://…`; default AWS_REGION, else us-east-1.
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// First part size of a multipart upload (default 8MiB; S3's minimum is 5MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg, hide = true)]
+    pub upload_part_size: Option<u64>,
+}
+
+fn parse_split_arg(text: &str) -> Result<u64, String> {
+    let size = crate::profile::parse_size(text)?;
+    if size < 64 * 1024 {
+        return Err("a part must be at least 64KiB".into());
+    }
+    Ok(size)
 }
 
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {

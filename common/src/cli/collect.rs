@@ -1,6 +1,7 @@
 //! The `collect` command, shared by every collector: profile, recipients,
 //! output, signals, the engine run, the custody record and the summary.
 
+use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -105,8 +106,12 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         .unwrap_or(24 * MIB + u64::from(threads) * 6 * MIB);
     let (output, output_name) =
         open_output(args, &collection.host.hostname, started, reserve, &stop)?;
+    let split_index = match &output {
+        Output::File(file) => file.index_path().map(|p| p.display().to_string()),
+        Output::Stdout(_) | Output::Upload(_) => None,
+    };
     if let Output::File(file) = &output {
-        options.own_files = own_files_in_source(file.path(), collection.source);
+        options.own_files = own_files_in_source(file.path(), collection.source, args.split);
     }
     let zstd_level = match args.compression {
         CompressionArg::Zstd => Some(args.zstd_level),
@@ -224,14 +229,20 @@ fn try_collect(args: &CollectArgs, collection: Collection<'_>) -> Result<Exit, S
         sealed.sha256,
         sealed.bytes
     );
+    if let Some(index) = &split_index {
+        eprintln!("split into parts `{output_name}.NNN`; their SHA-256 in {index}");
+    }
     if output_name != "stdout" {
-        let summary = serde_json::json!({
+        let mut summary = serde_json::json!({
             "output": output_name,
             "sha256": sealed.sha256,
             "bytes": sealed.bytes,
             "complete": info.complete,
             "counts": counts,
         });
+        if let Some(index) = &split_index {
+            summary["split_index"] = serde_json::Value::from(index.as_str());
+        }
         println!("{summary}");
     }
     if report.stopped == Some(StopReason::OutputFailed) {
@@ -248,12 +259,25 @@ const MIB: u64 = 1 << 20;
 
 /// The output and its reserve as paths of the source, when the source is
 /// the live system or a tree that contains them: never collect ourselves.
-fn own_files_in_source(output: &std::path::Path, source: &dyn Source) -> Vec<crate::SourcePath> {
+fn own_files_in_source(
+    output: &std::path::Path,
+    source: &dyn Source,
+    split: Option<u64>,
+) -> Vec<crate::SourcePath> {
     let info = source.info();
     if info.kind != "live" && info.kind != "tree" {
         return Vec::new();
     }
-    let Ok(output) = output.canonicalize() else {
+    // A split output does not exist under its own name: its first part does.
+    let probe = if split.is_some() {
+        crate::archive::part_path(output, 0)
+    } else {
+        output.to_path_buf()
+    };
+    let Some(output) = probe.canonicalize().ok().and_then(|p| match split {
+        Some(_) => Some(p.with_file_name(output.file_name()?)),
+        None => Some(p),
+    }) else {
         return Vec::new();
     };
     let Ok(root) = std::path::Path::new(&info.location).canonicalize() else {
@@ -267,6 +291,18 @@ fn own_files_in_source(output: &std::path::Path, source: &dyn Source) -> Vec<cra
     if let Some(path) = crate::SourcePath::parse(text.as_bytes()) {
         let mut reserve = path.as_bytes().to_vec();
         reserve.extend_from_slice(b".reserve");
+        if split.is_some() {
+            // The parts and the index: names known in advance, so listed
+            // up to a generous count (exact matches, so the list is cheap).
+            let base = std::path::Path::new(OsStr::new(&text[..]));
+            let mut names = vec![crate::archive::index_path(base)];
+            names.extend((0..1000).map(|n| crate::archive::part_path(base, n)));
+            for name in names {
+                if let Some(part) = crate::SourcePath::parse(name.to_string_lossy().as_bytes()) {
+                    found.push(part);
+                }
+            }
+        }
         found.push(path);
         if let Some(reserve) = crate::SourcePath::parse(&reserve) {
             found.push(reserve);
@@ -283,10 +319,42 @@ fn open_output(
     stop: &StopSignal,
 ) -> Result<(Output, String), String> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
+        if args.split.is_some() {
+            return Err("`--split` writes files: it cannot go with `--output -`".into());
+        }
         if io::stdout().is_terminal() {
             return Err("refusing to write the archive to a terminal\nhint: redirect stdout (`> file`) or give `--output PATH`".into());
         }
         return Ok((Output::Stdout(io::stdout()), "stdout".into()));
+    }
+    if let Some(url) = args
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .filter(|p| crate::upload::is_remote(p))
+    {
+        if args.split.is_some() {
+            return Err(
+                "`--split` with an upload is not supported yet: split a local output".into(),
+            );
+        }
+        let url = crate::upload::expand_key(
+            url,
+            hostname,
+            &started.to_compact(),
+            args.case_id.as_deref(),
+        );
+        let options = crate::upload::S3Options {
+            endpoint: args.s3_endpoint.clone(),
+            region: args.s3_region.clone(),
+        };
+        let upload = crate::upload::open_s3(
+            &url,
+            &options,
+            args.upload_part_size
+                .unwrap_or(crate::upload::DEFAULT_PART_SIZE),
+        )?;
+        return Ok((Output::Upload(Box::new(upload)), url));
     }
     let path = match &args.output {
         Some(path) => path.clone(),
@@ -315,7 +383,11 @@ fn open_output(
             PathBuf::from(name)
         }
     };
-    let file = OutputFile::create(&path, reserve, stop.clone()).map_err(|e| {
+    let created = match args.split {
+        Some(part_size) => OutputFile::create_split(&path, part_size, reserve, stop.clone()),
+        None => OutputFile::create(&path, reserve, stop.clone()),
+    };
+    let file = created.map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             format!(
                 "{}: already exists; sealbag never overwrites\nhint: choose another `--output`",
