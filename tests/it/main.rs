@@ -6,3 +6,4 @@ mod collect;
 mod faults;
 mod split;
 mod support;
+mod upload;

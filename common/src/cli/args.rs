@@ -108,6 +108,11 @@ pub struct CollectArgs {
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
 
+    /// Upload the archive with a presigned ticket made by `sealbag ticket`:
+    /// the host holds permission to write that one object and nothing else.
+    #[arg(long, value_name = "FILE", conflicts_with = "output")]
+    pub upload_ticket: Option<PathBuf>,
+
     /// First part size of a multipart upload (default 8MiB; S3's minimum is 5MiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size_arg, hide = true)]
     pub upload_part_size: Option<u64>,

@@ -327,6 +327,15 @@ fn open_output(
         }
         return Ok((Output::Stdout(io::stdout()), "stdout".into()));
     }
+    if let Some(ticket) = &args.upload_ticket {
+        if args.split.is_some() {
+            return Err(
+                "`--split` with an upload is not supported yet: split a local output".into(),
+            );
+        }
+        let (upload, object) = crate::upload::open_ticket(ticket)?;
+        return Ok((Output::Upload(Box::new(upload)), object));
+    }
     if let Some(url) = args
         .output
         .as_deref()

@@ -155,7 +155,7 @@ fn hint(status: u16, body: &str) -> String {
     let cause = if body.contains("SignatureDoesNotMatch") {
         "the signature does not cover what was sent: a header added on the way (a proxy?), a clock far off, or a URL altered in transit (an encoded `+`)"
     } else if body.contains("Request has expired")
-        || body.contains("AccessDenied") && body.contains("xpired")
+        || (body.contains("AccessDenied") && body.contains("xpired"))
     {
         "the presigned URL or ticket has expired: ask the responder for a new ticket"
     } else if body.contains("NoSuchUpload") {

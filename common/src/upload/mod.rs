@@ -4,6 +4,8 @@
 //! - [`open_s3`]: `s3://BUCKET/KEY` with the host's own credentials
 //!   (environment, shared file, instance role), as a streaming multipart
 //!   upload ([`MultipartUpload`]).
+//! - [`open_ticket`]: the same upload from a presigned [`Ticket`] that the
+//!   responder made with [`make_ticket`]: the host holds no credential.
 //!
 //! HTTP is `ureq` (blocking, small) over rustls with the Mozilla root
 //! certificates compiled in (`webpki-roots`): the collector needs no system
@@ -13,10 +15,12 @@ mod credentials;
 mod http;
 mod multipart;
 mod s3;
+mod ticket;
 
 pub use http::HttpError;
 pub use multipart::{MultipartUpload, Signer, UploadError, Uploaded, DEFAULT_PART_SIZE};
 pub use s3::{open_s3, S3Location, S3Options};
+pub use ticket::{make_ticket, open_ticket, read_ticket, Ticket, TICKET_FORMAT};
 
 /// A destination given as `--output`: a local path, or a URL this module serves.
 pub fn is_remote(output: &str) -> bool {
