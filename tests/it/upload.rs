@@ -358,8 +358,7 @@ fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut window: Vec<u8> = Vec::new();
                 let mut cutting: Option<usize> = None;
-                loop {
-                    let Ok(n) = client.read(&mut buf) else { break };
+                while let Ok(n) = client.read(&mut buf) {
                     if n == 0 {
                         break;
                     }

@@ -217,7 +217,7 @@ pub struct OutputFile {
     reserve: Option<PathBuf>,
     stop: StopSignal,
     /// `--split`: the parts written so far and the current one.
-    split: Option<super::split::PartWriter>,
+    split: Option<Box<super::split::PartWriter>>,
 }
 
 impl OutputFile {
@@ -245,7 +245,7 @@ impl OutputFile {
         reserve_bytes: u64,
         stop: StopSignal,
     ) -> io::Result<Self> {
-        let split = part_size.map(|size| super::split::PartWriter::new(path, size));
+        let split = part_size.map(|size| Box::new(super::split::PartWriter::new(path, size)));
         // The index is written last: refuse now, not after the collection, if it exists.
         if let Some(parts) = &split {
             if parts.index_path().exists() {
