@@ -189,7 +189,10 @@ mod tests {
         assert_eq!(parts_for(1, 8 << 20), 1);
         assert_eq!(parts_for(8 << 20, 8 << 20), 1);
         assert_eq!(parts_for((8 << 20) + 1, 8 << 20), 2);
-        // 50 GiB: 1000 parts of 8 MiB, then 16 MiB parts.
-        assert_eq!(parts_for(50 << 30, 8 << 20), 1000 + (50 * 1024 - 8000) / 16);
+        // 50 GiB: 1000 parts of 8 MiB, 1000 of 16 MiB, then 32 MiB parts.
+        assert_eq!(
+            parts_for(50 << 30, 8 << 20),
+            2000 + (50 * 1024 - 8000 - 16000) / 32
+        );
     }
 }
