@@ -17,4 +17,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The S3 upload tests (tests/it/upload.rs) start PyPI's moto_server on
+# 127.0.0.1 and read back with boto3 (a dependency of moto).
+if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3' >/dev/null 2>&1; then
+  echo "tests/run.sh: installing moto[server] with pip" >&2
+  python3 -m pip install -q 'moto[server]' >&2 || echo "!!! tests/run.sh: could not install moto[server]; the S3 tests will skip (and fail under CI=true)" >&2
+fi
+
 cargo test --workspace --locked "$@"

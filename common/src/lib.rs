@@ -24,11 +24,12 @@ pub mod archive;
 pub mod cli;
 pub mod engine;
 pub mod glob;
-pub mod live;
 pub mod hunt;
 pub mod ioc;
+pub mod live;
 pub mod profile;
 pub mod source;
+pub mod upload;
 
 pub use source::{FsSource, Source, SourcePath};
 

@@ -4,6 +4,8 @@
 mod cli_errors;
 mod collect;
 mod faults;
-mod limits;
 mod ioc;
+mod limits;
+mod split;
 mod support;
+mod upload;

@@ -157,6 +157,8 @@ pub enum Output {
     File(OutputFile),
     /// Standard output (for piping to a collector or `ssh`).
     Stdout(io::Stdout),
+    /// An object store, streamed as a multipart upload (nothing on disk).
+    Upload(Box<crate::upload::MultipartUpload>),
 }
 
 impl Write for Output {
@@ -164,12 +166,14 @@ impl Write for Output {
         match self {
             Output::File(f) => f.write(buf),
             Output::Stdout(s) => s.write(buf),
+            Output::Upload(u) => u.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Output::File(f) => f.flush(),
             Output::Stdout(s) => s.flush(),
+            Output::Upload(u) => u.flush(),
         }
     }
 }
@@ -177,9 +181,27 @@ impl Write for Output {
 impl Output {
     /// Flushes and syncs the output, and removes the reserve.
     pub fn finish(self) -> io::Result<()> {
+        self.finish_sealed("", 0)
+    }
+
+    /// Like [`finish`](Self::finish), given what the whole ciphertext is
+    /// (its hex SHA-256 and size), which a split index records.
+    pub fn finish_sealed(self, sha256: &str, bytes: u64) -> io::Result<()> {
         match self {
-            Output::File(f) => f.finish(),
+            Output::File(f) => f.finish_sealed(sha256, bytes),
             Output::Stdout(mut s) => s.flush(),
+            Output::Upload(u) => {
+                let uploaded = u.finish()?;
+                tracing::info!(
+                    object = %uploaded.object,
+                    parts = uploaded.parts,
+                    etag = uploaded.etag.as_deref().unwrap_or(""),
+                    bytes,
+                    sha256,
+                    "upload complete"
+                );
+                Ok(())
+            }
         }
     }
 }
@@ -194,12 +216,50 @@ pub struct OutputFile {
     path: PathBuf,
     reserve: Option<PathBuf>,
     stop: StopSignal,
+    /// `--split`: the parts written so far and the current one.
+    split: Option<Box<super::split::PartWriter>>,
 }
 
 impl OutputFile {
     /// Creates `path` (refusing to overwrite) and a reserve of `reserve_bytes`.
     pub fn create(path: &Path, reserve_bytes: u64, stop: StopSignal) -> io::Result<Self> {
-        let file = File::options().write(true).create_new(true).open(path)?;
+        Self::create_inner(path, None, reserve_bytes, stop)
+    }
+
+    /// Like [`create`](Self::create), but cuts the output into numbered parts
+    /// of at most `part_size` bytes (`PATH.000`, `PATH.001`, …), and writes
+    /// the index `PATH.index.json` when finished (see [`SplitIndex`](super::SplitIndex)).
+    /// For transports that cap the size of one file (EDR live response).
+    pub fn create_split(
+        path: &Path,
+        part_size: u64,
+        reserve_bytes: u64,
+        stop: StopSignal,
+    ) -> io::Result<Self> {
+        Self::create_inner(path, Some(part_size.max(1)), reserve_bytes, stop)
+    }
+
+    fn create_inner(
+        path: &Path,
+        part_size: Option<u64>,
+        reserve_bytes: u64,
+        stop: StopSignal,
+    ) -> io::Result<Self> {
+        let split = part_size.map(|size| Box::new(super::split::PartWriter::new(path, size)));
+        // The index is written last: refuse now, not after the collection, if it exists.
+        if let Some(parts) = &split {
+            if parts.index_path().exists() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", parts.index_path().display()),
+                ));
+            }
+        }
+        let first = match &split {
+            Some(parts) => parts.part_path(0),
+            None => path.to_path_buf(),
+        };
+        let file = File::options().write(true).create_new(true).open(&first)?;
         let reserve = if reserve_bytes > 0 {
             let mut name = path.as_os_str().to_owned();
             name.push(".reserve");
@@ -208,7 +268,7 @@ impl OutputFile {
                 Ok(()) => Some(reserve_path),
                 Err(e) => {
                     let _ = std::fs::remove_file(&reserve_path);
-                    let _ = std::fs::remove_file(path);
+                    let _ = std::fs::remove_file(&first);
                     return Err(io::Error::new(
                         e.kind(),
                         format!(
@@ -225,6 +285,7 @@ impl OutputFile {
             path: path.to_path_buf(),
             reserve,
             stop,
+            split,
         })
     }
 
@@ -248,14 +309,39 @@ impl OutputFile {
         }
     }
 
+    /// The split index that [`finish_sealed`](Self::finish_sealed) writes, when splitting.
+    pub fn index_path(&self) -> Option<PathBuf> {
+        self.split.as_ref().map(|s| s.index_path())
+    }
+
     /// Syncs the file and removes the reserve.
-    pub fn finish(mut self) -> io::Result<()> {
+    pub fn finish(self) -> io::Result<()> {
+        self.finish_sealed("", 0)
+    }
+
+    /// Syncs the file, writes the split index (with the whole ciphertext's
+    /// `sha256` and size `bytes`) when splitting, and removes the reserve.
+    pub fn finish_sealed(mut self, sha256: &str, bytes: u64) -> io::Result<()> {
         self.file.flush()?;
-        let synced = self.file.sync_all();
+        let mut result = self.file.sync_all();
+        if let Some(split) = self.split.take() {
+            // The reserve goes first: the index needs the room on a full disk.
+            if let Some(reserve) = self.reserve.take() {
+                let _ = std::fs::remove_file(reserve);
+            }
+            result = result.and_then(|()| split.finish(sha256, bytes));
+        }
         if let Some(reserve) = self.reserve.take() {
             let _ = std::fs::remove_file(reserve);
         }
-        synced
+        result
+    }
+
+    fn write_file(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.file.write(buf) {
+            Err(e) if is_disk_full(&e) && self.release_reserve() => self.file.write(buf),
+            other => other,
+        }
     }
 }
 
@@ -277,10 +363,26 @@ fn is_disk_full(e: &io::Error) -> bool {
 
 impl Write for OutputFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.file.write(buf) {
-            Err(e) if is_disk_full(&e) && self.release_reserve() => self.file.write(buf),
-            other => other,
+        let Some(room) = self.split.as_ref().map(|s| s.room()) else {
+            return self.write_file(buf);
+        };
+        if room == 0 && !buf.is_empty() {
+            // The part is full: close it, and start the next one.
+            self.file.flush()?;
+            self.file.sync_all()?;
+            let next = match self.split.as_mut() {
+                Some(split) => split.next_part()?,
+                None => return Err(io::Error::other("split state lost")),
+            };
+            self.file = next;
+            return self.write(buf);
         }
+        let n = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
+        let written = self.write_file(&buf[..n])?;
+        if let Some(split) = self.split.as_mut() {
+            split.record(&buf[..written]);
+        }
+        Ok(written)
     }
     fn flush(&mut self) -> io::Result<()> {
         match self.file.flush() {

@@ -14,6 +14,7 @@ mod layers;
 mod manifest;
 mod offload;
 mod reader;
+mod split;
 mod tar_stream;
 mod unpack;
 mod verify;
@@ -25,6 +26,10 @@ pub use custody::{
 pub use layers::{Output, OutputFile};
 pub use manifest::{bytes_of, text_and_b64, ManifestRecord, Status};
 pub use reader::{open_plaintext, read_identities, OpenError, Plaintext, Position};
+pub use split::{
+    check_parts, find_split, index_path, part_path, read_index, PartRecord, PartsReader,
+    SplitError, SplitIndex, SplitSet, SPLIT_FORMAT,
+};
 pub use tar_stream::{EntryType, TarStream};
 pub use unpack::{unpack, UnpackError, UnpackReport};
 pub use verify::{verify, VerifyReport};

@@ -106,7 +106,7 @@ impl ArchiveWriter {
         let buffered = encrypted.finish()?;
         let hashing = buffered.into_inner().map_err(|e| e.into_error())?;
         let (output, sha256, bytes) = hashing.finish();
-        output.finish()?;
+        output.finish_sealed(&sha256, bytes)?;
         Ok(Sealed { sha256, bytes })
     }
 }

@@ -37,9 +37,10 @@ pub struct CollectArgs {
     #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
     pub recipients_files: Vec<PathBuf>,
 
-    /// Where to write the sealed archive; `-` for stdout. Default:
+    /// Where to write the sealed archive; `-` for stdout; `s3://BUCKET/KEY`
+    /// to stream it to S3 (KEY may use `{host}`, `{time}`, `{case}`). Default:
     /// `<host>-<UTC time>.tar.zst.age` in the current folder. Never overwrites.
-    #[arg(short, long, value_name = "PATH|-")]
+    #[arg(short, long, value_name = "PATH|-|s3://BUCKET/KEY")]
     pub output: Option<PathBuf>,
 
     /// Write the archive unencrypted. Lab use only: anyone who gets the file reads the evidence.
@@ -108,6 +109,34 @@ pub struct CollectArgs {
     /// Indicator lists, YARA rules and sweeps.
     #[command(flatten)]
     pub hunt: super::HuntArgs,
+
+    /// Cut the sealed output into numbered parts of at most SIZE (`….age.000`,
+    /// `.001`, …; at least 64KiB) with an index `….age.index.json` of each part's
+    /// SHA-256, for channels that cap one file's size (EDR live response).
+    /// `cat` of the parts in order is the archive; `sealbag verify` takes the set.
+    #[arg(long, value_name = "SIZE", value_parser = parse_split_arg)]
+    pub split: Option<u64>,
+
+    /// Endpoint of an S3-compatible store for `--output s3://BUCKET/KEY`
+    /// (e.g. `https://minio.example:9000`); default: AWS's regional endpoint.
+    /// Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+    /// (AWS_SESSION_TOKEN), ~/.aws/credentials (AWS_PROFILE) or the instance
+    /// role (IMDSv2), never from a flag.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Region for `--output s3://…`; default AWS_REGION, else us-east-1.
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// Upload the archive with a presigned ticket made by `sealbag ticket`:
+    /// the host holds permission to write that one object and nothing else.
+    #[arg(long, value_name = "FILE", conflicts_with = "output")]
+    pub upload_ticket: Option<PathBuf>,
+
+    /// First part size of a multipart upload (default 8MiB; S3's minimum is 5MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg, hide = true)]
+    pub upload_part_size: Option<u64>,
 }
 
 /// Bytes per second from `MB/s` (decimal megabytes, fractions allowed).
@@ -133,4 +162,12 @@ fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
 
 fn parse_size_arg(text: &str) -> Result<u64, String> {
     crate::profile::parse_size(text)
+}
+
+fn parse_split_arg(text: &str) -> Result<u64, String> {
+    let size = crate::profile::parse_size(text)?;
+    if size < 64 * 1024 {
+        return Err("a part must be at least 64KiB".into());
+    }
+    Ok(size)
 }

@@ -1,6 +1,7 @@
 //! The `collect` command, shared by every collector: profile, recipients,
 //! output, signals, the engine run, the custody record and the summary.
 
+use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -237,14 +238,21 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
     let reserve = args
         .reserve
         .unwrap_or(24 * MIB + u64::from(threads) * 6 * MIB);
-    let output_path = output_path(args, &collection.host.hostname, started);
-    if let Some(path) = &output_path {
-        super::same_volume::guard(path, &collection.info, args.allow_same_volume)?;
-    }
-    let (output, output_name) = open_output(output_path, reserve, &stop)?;
+    let (output, output_name) = open_output(
+        args,
+        &collection.host.hostname,
+        started,
+        reserve,
+        &stop,
+        &collection.info,
+    )?;
     let output_path = match &output {
         Output::File(file) => Some(file.path().to_path_buf()),
-        Output::Stdout(_) => None,
+        Output::Stdout(_) | Output::Upload(_) => None,
+    };
+    let split_index = match &output {
+        Output::File(file) => file.index_path().map(|p| p.display().to_string()),
+        Output::Stdout(_) | Output::Upload(_) => None,
     };
     let zstd_level = match args.compression {
         CompressionArg::Zstd => Some(args.zstd_level),
@@ -295,7 +303,7 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
         }
         let mut options = volume_options(volume);
         if let Some(path) = &output_path {
-            options.own_files = own_files_in_source(path, volume.source);
+            options.own_files = own_files_in_source(path, volume.source, args.split);
         }
         let result = match &volume.name {
             Some(name) => {
@@ -419,6 +427,9 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
     if let Some(warning) = &full_disk_access {
         eprintln!("warning: {warning}");
     }
+    if let Some(index) = &split_index {
+        eprintln!("split into parts `{output_name}.NNN`; their SHA-256 in {index}");
+    }
     if output_name != "stdout" {
         let mut summary = serde_json::json!({
             "output": output_name,
@@ -429,6 +440,9 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
         });
         if let Some(warning) = full_disk_access {
             summary["warning"] = warning.into();
+        }
+        if let Some(index) = &split_index {
+            summary["split_index"] = serde_json::Value::from(index.as_str());
         }
         println!("{summary}");
     }
@@ -454,12 +468,25 @@ fn write_hunt(writer: &mut ArchiveWriter, hunt: &crate::hunt::Hunt) -> io::Resul
 
 /// The output and its reserve as paths of the source, when the source is
 /// the live system or a tree that contains them: never collect ourselves.
-fn own_files_in_source(output: &std::path::Path, source: &dyn Source) -> Vec<crate::SourcePath> {
+fn own_files_in_source(
+    output: &std::path::Path,
+    source: &dyn Source,
+    split: Option<u64>,
+) -> Vec<crate::SourcePath> {
     let info = source.info();
     if info.kind != "live" && info.kind != "tree" {
         return Vec::new();
     }
-    let Ok(output) = output.canonicalize() else {
+    // A split output does not exist under its own name: its first part does.
+    let probe = if split.is_some() {
+        crate::archive::part_path(output, 0)
+    } else {
+        output.to_path_buf()
+    };
+    let Some(output) = probe.canonicalize().ok().and_then(|p| match split {
+        Some(_) => Some(p.with_file_name(output.file_name()?)),
+        None => Some(p),
+    }) else {
         return Vec::new();
     };
     let Ok(root) = std::path::Path::new(&info.location).canonicalize() else {
@@ -473,6 +500,18 @@ fn own_files_in_source(output: &std::path::Path, source: &dyn Source) -> Vec<cra
     if let Some(path) = crate::SourcePath::parse(text.as_bytes()) {
         let mut reserve = path.as_bytes().to_vec();
         reserve.extend_from_slice(b".reserve");
+        if split.is_some() {
+            // The parts and the index: names known in advance, so listed
+            // up to a generous count (exact matches, so the list is cheap).
+            let base = std::path::Path::new(OsStr::new(&text[..]));
+            let mut names = vec![crate::archive::index_path(base)];
+            names.extend((0..1000).map(|n| crate::archive::part_path(base, n)));
+            for name in names {
+                if let Some(part) = crate::SourcePath::parse(name.to_string_lossy().as_bytes()) {
+                    found.push(part);
+                }
+            }
+        }
         found.push(path);
         if let Some(reserve) = crate::SourcePath::parse(&reserve) {
             found.push(reserve);
@@ -481,12 +520,62 @@ fn own_files_in_source(output: &std::path::Path, source: &dyn Source) -> Vec<cra
     found
 }
 
-/// Where the archive goes: `None` for stdout, else the given or default path.
-fn output_path(args: &CollectArgs, hostname: &str, started: Timestamp) -> Option<PathBuf> {
+fn open_output(
+    args: &CollectArgs,
+    hostname: &str,
+    started: Timestamp,
+    reserve: u64,
+    stop: &StopSignal,
+    collected: &crate::source::SourceInfo,
+) -> Result<(Output, String), String> {
     if args.output.as_deref() == Some(std::path::Path::new("-")) {
-        return None;
+        if args.split.is_some() {
+            return Err("`--split` writes files: it cannot go with `--output -`".into());
+        }
+        if io::stdout().is_terminal() {
+            return Err("refusing to write the archive to a terminal\nhint: redirect stdout (`> file`) or give `--output PATH`".into());
+        }
+        return Ok((Output::Stdout(io::stdout()), "stdout".into()));
     }
-    Some(match &args.output {
+    if let Some(ticket) = &args.upload_ticket {
+        if args.split.is_some() {
+            return Err(
+                "`--split` with an upload is not supported yet: split a local output".into(),
+            );
+        }
+        let (upload, object) = crate::upload::open_ticket(ticket)?;
+        return Ok((Output::Upload(Box::new(upload)), object));
+    }
+    if let Some(url) = args
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .filter(|p| crate::upload::is_remote(p))
+    {
+        if args.split.is_some() {
+            return Err(
+                "`--split` with an upload is not supported yet: split a local output".into(),
+            );
+        }
+        let url = crate::upload::expand_key(
+            url,
+            hostname,
+            &started.to_compact(),
+            args.case_id.as_deref(),
+        );
+        let options = crate::upload::S3Options {
+            endpoint: args.s3_endpoint.clone(),
+            region: args.s3_region.clone(),
+        };
+        let upload = crate::upload::open_s3(
+            &url,
+            &options,
+            args.upload_part_size
+                .unwrap_or(crate::upload::DEFAULT_PART_SIZE),
+        )?;
+        return Ok((Output::Upload(Box::new(upload)), url));
+    }
+    let path = match &args.output {
         Some(path) => path.clone(),
         None => {
             let host: String = hostname
@@ -512,21 +601,13 @@ fn output_path(args: &CollectArgs, hostname: &str, started: Timestamp) -> Option
             }
             PathBuf::from(name)
         }
-    })
-}
-
-fn open_output(
-    path: Option<PathBuf>,
-    reserve: u64,
-    stop: &StopSignal,
-) -> Result<(Output, String), String> {
-    let Some(path) = path else {
-        if io::stdout().is_terminal() {
-            return Err("refusing to write the archive to a terminal\nhint: redirect stdout (`> file`) or give `--output PATH`".into());
-        }
-        return Ok((Output::Stdout(io::stdout()), "stdout".into()));
     };
-    let file = OutputFile::create(&path, reserve, stop.clone()).map_err(|e| {
+    super::same_volume::guard(&path, collected, args.allow_same_volume)?;
+    let created = match args.split {
+        Some(part_size) => OutputFile::create_split(&path, part_size, reserve, stop.clone()),
+        None => OutputFile::create(&path, reserve, stop.clone()),
+    };
+    let file = created.map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             format!(
                 "{}: already exists; sealbag never overwrites\nhint: choose another `--output`",

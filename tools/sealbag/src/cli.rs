@@ -58,6 +58,36 @@ enum Command {
         /// The sealed archive (`-` for stdin).
         archive: PathBuf,
     },
+    /// Make a presigned upload ticket: write-only delivery to one S3 object.
+    ///
+    /// Starts a multipart upload with YOUR credentials (environment,
+    /// ~/.aws/credentials or instance role) and presigns the URL of each
+    /// part, the completion and the abort into a JSON ticket. Push the ticket
+    /// with the collector (`--upload-ticket FILE`): the host can write that
+    /// one object until the ticket expires, and nothing else.
+    Ticket {
+        /// The bucket.
+        #[arg(long)]
+        bucket: String,
+        /// The object key.
+        #[arg(long)]
+        key: String,
+        /// How long the ticket stays valid (at most 7 days), e.g. `24h`.
+        #[arg(long, value_parser = parse_duration, default_value = "24h")]
+        expires: std::time::Duration,
+        /// The largest archive it must carry (sets how many parts are presigned).
+        #[arg(long, value_parser = sealbag_common::profile::parse_size, default_value = "50GiB")]
+        max_size: u64,
+        /// Endpoint of an S3-compatible store; default AWS's.
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// Region; default AWS_REGION, else us-east-1.
+        #[arg(long, value_name = "REGION")]
+        s3_region: Option<String>,
+        /// Write the ticket here (never overwrites).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
     /// Work with collection profiles.
     Profile {
         #[command(subcommand)]
@@ -190,6 +220,42 @@ fn run(command: Command) -> Result<Exit, String> {
             } else {
                 Exit::WithErrors
             })
+        }
+        Command::Ticket {
+            bucket,
+            key,
+            expires,
+            max_size,
+            s3_endpoint,
+            s3_region,
+            output,
+        } => {
+            let options = sealbag_common::upload::S3Options {
+                endpoint: s3_endpoint,
+                region: s3_region,
+            };
+            let ticket = sealbag_common::upload::make_ticket(
+                &format!("s3://{bucket}/{key}"),
+                &options,
+                expires,
+                max_size,
+            )?;
+            let json = serde_json::to_vec_pretty(&ticket).map_err(|e| e.to_string())?;
+            let mut file = std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .open(&output)
+                .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
+            std::io::Write::write_all(&mut file, &json)
+                .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+            eprintln!(
+                "wrote {}: {} parts presigned for {}, valid {}",
+                output.display(),
+                ticket.parts.len(),
+                ticket.object,
+                humantime_secs(expires)
+            );
+            Ok(Exit::Complete)
         }
         Command::Profile { command } => match command {
             ProfileCommand::Check { profiles } => {
@@ -333,4 +399,27 @@ fn describe_hit(hit: &serde_json::Value) -> String {
         return format!("(unreadable hit line) {}", hit.as_str().unwrap_or(""));
     }
     line
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: write e.g. `90m`, `24h`, `7d`"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("`{text}`: write e.g. `90m`, `24h`, `7d`")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+fn humantime_secs(d: std::time::Duration) -> String {
+    format!("{} s", d.as_secs())
 }

@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use sealbag_common::archive::{open_plaintext, read_identities, OpenError, Plaintext};
+use sealbag_common::archive::{
+    check_parts, find_split, open_plaintext, read_identities, OpenError, PartsReader, Plaintext,
+    SplitSet,
+};
 
 /// Why an archive could not be opened: the caller's mistake, or damage.
 pub enum OpenFailure {
@@ -28,8 +31,15 @@ fn open_inner(
     for file in identity_files {
         identities.extend(read_identities(file).map_err(OpenFailure::Usage)?);
     }
+    let split = if archive == Path::new("-") {
+        None
+    } else {
+        find_split(archive).map_err(|e| OpenFailure::Usage(e.to_string()))?
+    };
     let input: Box<dyn std::io::Read> =
-        if archive == Path::new("-") {
+        if let Some(set) = split {
+            open_split(set)?
+        } else if archive == Path::new("-") {
             Box::new(std::io::stdin())
         } else {
             Box::new(std::fs::File::open(archive).map_err(|e| {
@@ -42,4 +52,34 @@ fn open_inner(
         )),
         other => OpenFailure::Usage(format!("{}: {other}", archive.display())),
     })
+}
+
+/// A split archive: every part checked against the index first, so a
+/// missing or altered part is named before decryption would stop on it.
+fn open_split(set: SplitSet) -> Result<Box<dyn std::io::Read>, OpenFailure> {
+    match &set.index {
+        Some(index) => {
+            let problems = check_parts(&set);
+            if !problems.is_empty() {
+                return Err(OpenFailure::Damaged(format!(
+                    "split archive {} ({} parts): {}",
+                    set.index_path.display(),
+                    index.parts.len(),
+                    problems.join("; ")
+                )));
+            }
+            eprintln!(
+                "{}: {} parts, each as the index says (SHA-256 of the whole: {})",
+                set.index_path.display(),
+                index.parts.len(),
+                index.sha256
+            );
+        }
+        None => eprintln!(
+            "warning: no index {} beside the parts: {} parts read in order, not checked against their hashes",
+            set.index_path.display(),
+            set.parts.len()
+        ),
+    }
+    Ok(Box::new(PartsReader::new(set.parts)))
 }

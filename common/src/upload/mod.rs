@@ -1,0 +1,66 @@
+//! Remote delivery: the sealed archive streamed to an object store as it is
+//! produced, with nothing written to the host's disk.
+//!
+//! - [`open_s3`]: `s3://BUCKET/KEY` with the host's own credentials
+//!   (environment, shared file, instance role), as a streaming multipart
+//!   upload ([`MultipartUpload`]).
+//! - [`open_ticket`]: the same upload from a presigned [`Ticket`] that the
+//!   responder made with [`make_ticket`]: the host holds no credential.
+//!
+//! HTTP is `ureq` (blocking, small) over rustls with the Mozilla root
+//! certificates compiled in (`webpki-roots`): the collector needs no system
+//! certificate store, and trusts exactly those roots.
+
+mod credentials;
+mod http;
+mod multipart;
+mod s3;
+mod ticket;
+
+pub use http::HttpError;
+pub use multipart::{MultipartUpload, Signer, UploadError, Uploaded, DEFAULT_PART_SIZE};
+pub use s3::{open_s3, S3Location, S3Options};
+pub use ticket::{make_ticket, open_ticket, read_ticket, Ticket, TICKET_FORMAT};
+
+/// A destination given as `--output`: a local path, or a URL this module serves.
+pub fn is_remote(output: &str) -> bool {
+    output.starts_with("s3://")
+}
+
+/// Expands `{host}`, `{time}` and `{case}` in an object key.
+pub fn expand_key(template: &str, host: &str, time: &str, case: Option<&str>) -> String {
+    let safe = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    template
+        .replace("{host}", &safe(host))
+        .replace("{time}", &safe(time))
+        .replace("{case}", &safe(case.unwrap_or("nocase")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_templates_expand_to_safe_text() {
+        assert_eq!(
+            expand_key(
+                "ir/{case}/{host}-{time}.tar.zst.age",
+                "web 01/x",
+                "20260102T030405Z",
+                Some("IR-1")
+            ),
+            "ir/IR-1/web_01_x-20260102T030405Z.tar.zst.age"
+        );
+        assert_eq!(expand_key("{case}", "h", "t", None), "nocase");
+    }
+}
