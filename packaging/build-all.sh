@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
 done
 
 # Checksums over every artifact (sha256sum -c SHA256SUMS checks them).
-(cd "$DIST" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%f\n' | sort \
+(cd "$DIST" && find . -maxdepth 1 -type f ! -name 'SHA256SUMS*' -printf '%f\n' | sort \
   | xargs -r sha256sum >SHA256SUMS.new && mv SHA256SUMS.new SHA256SUMS)
 echo "== artifacts in $DIST (version $VERSION, commit $SEALBAG_GIT_COMMIT)" >&2
 (cd "$DIST" && for f in $(ls); do printf '%12d  %s\n' "$(wc -c <"$f")" "$f"; done) >&2

@@ -318,12 +318,7 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
         };
         match result {
             Ok(one) => {
-                let c = &mut report.counts;
-                c.ok += one.counts.ok;
-                c.partial += one.counts.partial;
-                c.error += one.counts.error;
-                c.skipped += one.counts.skipped;
-                c.bytes += one.counts.bytes;
+                report.counts.add(&one.counts);
                 report.stopped = one.stopped;
             }
             Err(e) => {

@@ -15,6 +15,7 @@ use crate::source::SourceInfo;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Volume {
     /// A Unix device number (`st_dev`).
+    #[cfg_attr(not(unix), allow(dead_code))]
     Device(u64),
     /// A Windows drive letter, upper case.
     Drive(char),

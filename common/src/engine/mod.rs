@@ -111,6 +111,27 @@ impl RunCounts {
         }
     }
 
+    /// Adds the counts of another run (one volume of several) to these.
+    pub fn add(&mut self, other: &RunCounts) {
+        // Destructured so a new field cannot be forgotten here.
+        let RunCounts {
+            ok,
+            partial,
+            error,
+            skipped,
+            bytes,
+            permission_denied,
+            hits,
+        } = other;
+        self.ok += ok;
+        self.partial += partial;
+        self.error += error;
+        self.skipped += skipped;
+        self.bytes += bytes;
+        self.permission_denied += permission_denied;
+        self.hits += hits;
+    }
+
     /// Whether anything failed or was cut short.
     pub fn has_errors(&self) -> bool {
         self.partial > 0 || self.error > 0
