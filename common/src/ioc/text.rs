@@ -11,7 +11,7 @@ pub(crate) fn decode<'a>(bytes: &'a [u8], name: &str) -> Result<Cow<'a, str>, Io
         return utf8(rest, name).map(Cow::Borrowed);
     }
     let utf16 = |rest: &[u8], little: bool| -> Result<Cow<'a, str>, IocError> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(IocError::whole(
                 name,
                 "UTF-16 text with an odd number of bytes (cut off?)",

@@ -221,7 +221,10 @@ fn read_gpt<R: Read + Seek>(disk: &mut R, sector: u64) -> Result<Vec<Partition>,
     let entries_lba = le64(&header, 72);
     let count = le32(&header, 80);
     let entry_size = le32(&header, 84);
-    if count > MAX_GPT_ENTRIES || !(128..=4096).contains(&entry_size) || entry_size % 8 != 0 {
+    if count > MAX_GPT_ENTRIES
+        || !(128..=4096).contains(&entry_size)
+        || !entry_size.is_multiple_of(8)
+    {
         return Err(PartitionError::Corrupt {
             sector: 1,
             detail: format!("GPT header claims {count} entries of {entry_size} bytes"),

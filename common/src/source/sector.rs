@@ -164,7 +164,7 @@ mod tests {
 
     impl Read for Strict {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0.position() % 512 != 0 || buf.len() % 512 != 0 {
+            if !self.0.position().is_multiple_of(512) || !buf.len().is_multiple_of(512) {
                 return Err(io::Error::other("unaligned read refused"));
             }
             self.0.read(buf)

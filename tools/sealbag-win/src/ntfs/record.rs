@@ -152,7 +152,7 @@ pub fn parse_record(mut buf: Vec<u8>, number: u64) -> Result<Record, String> {
             break;
         }
         let length = u32_at(&buf, offset + 4).ok_or_else(|| bad("attribute"))? as usize;
-        if length < 16 || offset + length > used || length % 8 != 0 {
+        if length < 16 || offset + length > used || !length.is_multiple_of(8) {
             return Err(format!(
                 "{what}: attribute at offset {offset:#x} has length {length} (record uses {used})"
             ));
