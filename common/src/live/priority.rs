@@ -69,6 +69,20 @@ mod imp {
 #[cfg(target_os = "macos")]
 #[allow(unsafe_code)]
 mod imp {
+    // sys/resource.h; the libc crate does not carry these.
+    const IOPOL_TYPE_DISK: libc::c_int = 0;
+    const IOPOL_SCOPE_PROCESS: libc::c_int = 0;
+    const IOPOL_THROTTLE: libc::c_int = 3;
+
+    extern "C" {
+        /// libSystem: `int setiopolicy_np(int iotype, int scope, int policy)`.
+        fn setiopolicy_np(
+            iotype: libc::c_int,
+            scope: libc::c_int,
+            policy: libc::c_int,
+        ) -> libc::c_int;
+    }
+
     pub fn lower() -> Result<String, String> {
         // SAFETY: setpriority takes plain integers and touches no memory of ours.
         if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) } != 0 {
@@ -78,13 +92,7 @@ mod imp {
             ));
         }
         // SAFETY: setiopolicy_np takes three integers and touches no memory of ours.
-        let rc = unsafe {
-            libc::setiopolicy_np(
-                libc::IOPOL_TYPE_DISK,
-                libc::IOPOL_SCOPE_PROCESS,
-                libc::IOPOL_THROTTLE,
-            )
-        };
+        let rc = unsafe { setiopolicy_np(IOPOL_TYPE_DISK, IOPOL_SCOPE_PROCESS, IOPOL_THROTTLE) };
         if rc != 0 {
             return Err(format!(
                 "setiopolicy_np(IOPOL_THROTTLE): {}",
