@@ -13,7 +13,7 @@ size_mb=${1:-200}
 work=$(mktemp -d /tmp/sealbag-rate.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cargo build --release --locked -p sealbag-linux >&2
-bin=target/release/sealbag-linux
+bin=${CARGO_TARGET_DIR:-target}/release/sealbag-linux
 mkdir -p "$work/root/d"
 head -c "$((size_mb * 1000 * 1000))" /dev/urandom > "$work/root/d/blob"
 cat "$work/root/d/blob" > /dev/null
