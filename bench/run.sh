@@ -18,7 +18,7 @@ tree="$work/tree"
 command -v /usr/bin/time >/dev/null || { echo "install GNU time: apt-get install time" >&2; exit 2; }
 
 cargo build --release --locked -p sealbag -p sealbag-linux >&2
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 
 if [ ! -d "$tree" ]; then
   echo "generating $size_mib MiB tree with $small small files in $tree" >&2
