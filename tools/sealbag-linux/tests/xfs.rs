@@ -557,3 +557,73 @@ fn protofile_images_hold_their_source_tree() {
         );
     }
 }
+
+/// The whole path a responder uses: `sealbag-linux collect --image` on a bare
+/// XFS image, read back with stock `zstd` and GNU tar, method `xfs-raw`.
+#[test]
+fn collect_image_of_a_bare_xfs_volume_reads_back_with_stock_tools() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = unpack("xfs-v5.img.zst", dir.path());
+    let before = sha256(&image);
+    let profile = dir.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        "name = \"t\"\n[[target]]\nname = \"dirs\"\npaths = [\"/dirs/**\"]\n",
+    )
+    .expect("profile");
+    let archive = dir.path().join("out.tar.zst");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sealbag-linux"))
+        .args(["collect", "--no-encrypt", "-q", "--image"])
+        .arg(&image)
+        .arg("-p")
+        .arg(&profile)
+        .arg("-o")
+        .arg(&archive)
+        .output()
+        .expect("run sealbag-linux");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).expect("mkdir");
+    let tar = std::process::Command::new("tar")
+        .arg("--zstd")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .expect("GNU tar with zstd");
+    assert!(tar.success());
+    let fill = |n: &str, size: usize| -> Vec<u8> {
+        format!("sealbag {n}\n")
+            .bytes()
+            .cycle()
+            .take(size)
+            .collect()
+    };
+    assert_eq!(
+        std::fs::read(x.join("files/volume/dirs/block/file-40.txt")).expect("file"),
+        fill("b40", 280)
+    );
+    let manifest = std::fs::read_to_string(x.join("sealbag/manifest.jsonl")).expect("manifest");
+    let records: Vec<serde_json::Value> = manifest
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let files: Vec<&serde_json::Value> = records.iter().filter(|r| r["kind"] == "file").collect();
+    // make-xfs.sh: short, block, leaf, node and btree folders, plus one
+    // spacer file per 20 btree entries.
+    assert_eq!(
+        files.len(),
+        3 + 40 + 300 + 1500 + 1200 + 1200 / 20,
+        "every file make-xfs.sh wrote under /dirs"
+    );
+    assert!(files
+        .iter()
+        .all(|r| r["status"] == "ok" && r["method"] == "xfs-raw"));
+    assert_eq!(sha256(&image), before, "the image is never written");
+}
