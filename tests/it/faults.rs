@@ -157,16 +157,7 @@ fn full_output_disk_finishes_the_archive_in_the_reserve() {
     assert!(mounted.success(), "mount tmpfs");
     let profile = profile(dir.path(), &["/data/*"]);
     let archive = small.join("full.tar.zst.age");
-    let out = collect(&[
-        "--root".as_ref(),
-        root.as_os_str(),
-        "-p".as_ref(),
-        profile.as_os_str(),
-        "-r".as_ref(),
-        public.as_ref(),
-        "-o".as_ref(),
-        archive.as_os_str(),
-    ]);
+    let out = collect_tree(&root, &profile, &public, &archive, &[]);
     let copy = dir.path().join("full.tar.zst.age");
     std::fs::copy(&archive, &copy).expect("copy out of the tmpfs");
     let leftovers: Vec<_> = std::fs::read_dir(&small)
@@ -220,16 +211,7 @@ fn good_archive(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     }
     let profile = profile(dir, &["/data/*"]);
     let archive = dir.join("good.tar.zst.age");
-    let out = collect(&[
-        "--root".as_ref(),
-        root.as_os_str(),
-        "-p".as_ref(),
-        profile.as_os_str(),
-        "-r".as_ref(),
-        public.as_ref(),
-        "-o".as_ref(),
-        archive.as_os_str(),
-    ]);
+    let out = collect_tree(&root, &profile, &public, &archive, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     (key, archive)
 }
@@ -421,18 +403,13 @@ fn time_limit_finishes_a_valid_archive() {
         .expect("truncate");
     let profile = profile(dir.path(), &["/big/*"]);
     let archive = dir.path().join("limited.tar.zst.age");
-    let out = collect(&[
-        "--root".as_ref(),
-        root.as_os_str(),
-        "-p".as_ref(),
-        profile.as_os_str(),
-        "-r".as_ref(),
-        public.as_ref(),
-        "-o".as_ref(),
-        archive.as_os_str(),
-        "--time-limit".as_ref(),
-        "200ms".as_ref(),
-    ]);
+    let out = collect_tree(
+        &root,
+        &profile,
+        &public,
+        &archive,
+        &["--time-limit", "200ms"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let extracted = dir.path().join("x");
     stock_extract(&archive, &key, &extracted, &["sealbag"]);

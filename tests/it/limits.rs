@@ -49,16 +49,7 @@ fn a_tree_10000_levels_deep_is_collected_as_deep_as_paths_go() {
     );
     let profile = profile(dir.path(), &["/deep/**/f"]);
     let archive = dir.path().join("deep.tar.zst.age");
-    let out = collect(&[
-        "--root".as_ref(),
-        root.as_os_str(),
-        "-p".as_ref(),
-        profile.as_os_str(),
-        "-r".as_ref(),
-        public.as_ref(),
-        "-o".as_ref(),
-        archive.as_os_str(),
-    ]);
+    let out = collect_tree(&root, &profile, &public, &archive, &[]);
     let stderr = text(&out.stderr);
     // Paths past the OS limit (4096 bytes) cannot be opened by name: those
     // levels are errors, the rest is collected, the run finishes.
@@ -325,19 +316,13 @@ fn low_priority_and_rate_limit_keep_the_archive_exact() {
     std::fs::write(root.join("d/file"), &body).expect("write");
     let profile = profile(dir.path(), &["/d/file"]);
     let archive = dir.path().join("gentle.tar.zst.age");
-    let out = collect(&[
-        "--root".as_ref(),
-        root.as_os_str(),
-        "-p".as_ref(),
-        profile.as_os_str(),
-        "-r".as_ref(),
-        public.as_ref(),
-        "-o".as_ref(),
-        archive.as_os_str(),
-        "--low-priority".as_ref(),
-        "--rate-limit".as_ref(),
-        "50".as_ref(),
-    ]);
+    let out = collect_tree(
+        &root,
+        &profile,
+        &public,
+        &archive,
+        &["--low-priority", "--rate-limit", "50"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let extracted = dir.path().join("x");
     stock_extract(&archive, &key, &extracted, &[]);

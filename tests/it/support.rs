@@ -167,3 +167,26 @@ pub fn profile(dir: &Path, paths: &[&str]) -> PathBuf {
     .expect("write profile");
     path
 }
+
+/// Runs the collector over the tree `root` with `profile`, sealed to
+/// `public` into `archive`, plus `extra` flags.
+pub fn collect_tree(
+    root: &Path,
+    profile: &Path,
+    public: &str,
+    archive: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--root".as_ref(),
+        root.as_os_str(),
+        "-p".as_ref(),
+        profile.as_os_str(),
+        "-r".as_ref(),
+        public.as_ref(),
+        "-o".as_ref(),
+        archive.as_os_str(),
+    ];
+    args.extend(extra.iter().map(|e| std::ffi::OsStr::new(*e)));
+    collect(&args)
+}
