@@ -31,7 +31,8 @@ export CFLAGS_x86_64_unknown_linux_musl="-fno-pie"
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
 cargo build --release --locked -p sealbag-linux --target "$TARGET"
 
-out="${CARGO_TARGET_DIR:-target}/$TARGET/release/sealbag-linux"
+# Absolute, so callers may use it from any directory (rpmbuild runs %install elsewhere).
+out="$(realpath "${CARGO_TARGET_DIR:-target}")/$TARGET/release/sealbag-linux"
 if readelf -d "$out" 2>&1 | grep -q "There is no dynamic section"; then
     echo "static: $out has no dynamic section" >&2
 else
