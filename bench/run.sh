@@ -71,6 +71,27 @@ measure "tar -cf - | age -r KEY; sync" "$bytes" \
   "tar -C '$tree' -cf - data | age -r $key > '$work/out.tar.age'; sync"
 measure "tar -cf - | zstd -3 -T0 | age -r KEY; sync" "$bytes" \
   "tar -C '$tree' -cf - data | zstd -3 -T0 -q | age -r $key > '$work/out.tar.zst.age'; sync"
+# Other collectors on the same tree, where installed (see README, "Benchmarks").
+# UAC: a release tarball unpacked anywhere, named by UAC_DIR (or `uac` on PATH).
+# It copies the files into a temporary folder, hashes them (md5, sha1) and
+# makes a tar.gz; it has no public-key encryption.
+uac_dir=${UAC_DIR:-$(dirname "$(command -v uac 2>/dev/null || echo /nonexistent/uac)")}
+if [ -x "$uac_dir/uac" ]; then
+  printf 'version: 3.2\nartifacts:\n  -\n    description: the bench tree\n    supported_os: [all]\n    collector: file\n    path: /data\n    file_type: [f]\n' > "$work/bench-uac.yaml"
+  measure "UAC $("$uac_dir/uac" -V 2>/dev/null | head -1 | awk '{print $NF}') (copy, md5+sha1, tar.gz)" "$bytes" \
+    "rm -rf '$work/uac' && mkdir '$work/uac' && cd '$uac_dir' && ./uac -a '$work/bench-uac.yaml' -m '$tree' -H '$work/uac'; sync"
+else
+  echo "| UAC: not installed (set UAC_DIR)              |          |               |           |"
+fi
+# Fox-IT acquire (pip install acquire): OS file access (--force-fallback),
+# gzip-compressed tar, no encryption (its encryption needs a certificate).
+acquire=${ACQUIRE:-$(command -v acquire || true)}
+if [ -n "$acquire" ] && [ -x "$acquire" ]; then
+  measure "acquire $("$(dirname "$acquire")/pip" show acquire 2>/dev/null | awk '/^Version/ {print $2}') (--path, tar.gz)" "$bytes" \
+    "rm -rf '$work/acq' && mkdir '$work/acq' && '$acquire' local -p none --volatile-profile none --path '$tree/data' -o '$work/acq' --compress --disable-report --force-fallback; sync"
+else
+  echo "| acquire: not installed (set ACQUIRE)          |          |               |           |"
+fi
 measure "sealbag-linux, 20k small files only" "$small_bytes" \
   "$bin/sealbag-linux collect -q --root '$tree' -p '$work/profile-small.toml' -r $key -o '$work/out.tar.zst.age'"
 measure "tar -cf - (20k small files only) > file; sync" "$small_bytes" \
