@@ -692,3 +692,47 @@ fn read_only_block_device_is_collected_like_its_image() {
         "the device's backing image was changed"
     );
 }
+
+/// A file system with `inline_data` (data inside the inode; not a default
+/// of any distribution's mkfs) is refused whole by ext4-view at load: the
+/// error must say which feature, and the image must be left unchanged.
+#[test]
+fn inline_data_file_system_is_refused_with_the_feature_named() {
+    if !have("mkfs.ext4") || !have("debugfs") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir(&tree).expect("mkdir");
+    std::fs::write(tree.join("small.txt"), b"tiny inline file\n").expect("write");
+    let image = dir.path().join("inline.ext4");
+    std::fs::File::create(&image)
+        .and_then(|f| f.set_len(8 << 20))
+        .expect("image");
+    let status = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-O", "inline_data", "-d"])
+        .arg(&tree)
+        .arg(&image)
+        .status()
+        .expect("mkfs.ext4");
+    assert!(status.success(), "mkfs.ext4 -O inline_data failed");
+    // The fixture really holds an inline file (flag 0x10000000), per debugfs.
+    let stat = Command::new("debugfs")
+        .arg("-R")
+        .arg("stat /small.txt")
+        .arg(&image)
+        .stderr(Stdio::null())
+        .output()
+        .expect("debugfs");
+    assert!(
+        String::from_utf8_lossy(&stat.stdout).contains("Flags: 0x10000000"),
+        "small.txt is not inline: {}",
+        String::from_utf8_lossy(&stat.stdout)
+    );
+    let before = sha256_file(&image);
+    let error = Ext4Source::open(std::fs::File::open(&image).expect("open"), "inline")
+        .expect_err("an inline_data file system is refused")
+        .to_string();
+    assert!(error.contains("DATA_IN_INODE"), "{error}");
+    assert_eq!(sha256_file(&image), before, "the image changed");
+}
