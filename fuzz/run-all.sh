@@ -15,6 +15,27 @@ tdir=${CARGO_TARGET_DIR:-target}
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O --target-dir "$tdir" >&2 || exit 1
 mkdir -p logs
+# Seeds: real volumes and files, so the fuzzers start deep inside each format.
+# (The corpus folders are not committed; they are rebuilt here.)
+seed() { # target file-producing-command...
+  local t=$1; shift
+  mkdir -p "corpus/$t"
+  [ -n "$(ls -A "corpus/$t" 2>/dev/null)" ] || "$@" >"corpus/$t/seed" 2>/dev/null || rm -f "corpus/$t/seed"
+}
+fx=../tools/sealbag-linux/tests/fixtures
+seed ext4_source sh -c "zstd -dc $fx/small-gpt.raw.zst | tail -c +1048577"
+seed xfs_source sh -c "zstd -dc $fx/xfs-v5.img.zst | head -c 1048576"
+seed partition_table sh -c "zstd -dc $fx/small-gpt.raw.zst | head -c 65536"
+apfs_gz=$(ls ../target/tmp/dissect-apfs-*/dissect_apfs-*/tests/_data/case_sensitive.bin.gz 2>/dev/null | head -1)
+[ -z "$apfs_gz" ] || seed apfs gzip -dc "$apfs_gz"
+corpus=../../shared/corpus
+if [ -d "$corpus" ]; then
+  mkdir -p corpus/evtx corpus/plist
+  for f in "$corpus"/evtx/*.evtx; do [ "$(wc -c <"$f")" -le 200000 ] && cp -n "$f" corpus/evtx/; done
+  find "$corpus/macos" -name '*.plist' -size -64k -exec cp -n {} corpus/plist/ \;
+fi
+mkdir -p corpus/profile
+cp -n ../profiles/*.toml corpus/profile/ 2>/dev/null || true
 run_one() {
   local t=$1
   mkdir -p "corpus/$t" "artifacts/$t"

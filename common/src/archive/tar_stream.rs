@@ -27,12 +27,18 @@ pub enum EntryType {
 /// Writes tar entries to `W`.
 pub struct TarStream<W: Write> {
     out: W,
+    /// The copy buffer, allocated once: a fresh zeroed 256 KiB per entry
+    /// cost more than reading a small file.
+    buf: Vec<u8>,
 }
 
 impl<W: Write> TarStream<W> {
     /// A tar stream into `out`.
     pub fn new(out: W) -> Self {
-        TarStream { out }
+        TarStream {
+            out,
+            buf: Vec::new(),
+        }
     }
 
     /// The inner writer.
@@ -116,7 +122,7 @@ impl<W: Write> TarStream<W> {
         header.set_cksum();
         self.out.write_all(header.as_bytes())?;
 
-        let copied = copy_exact(data, &mut self.out, size)?;
+        let copied = copy_exact(data, &mut self.out, size, &mut self.buf)?;
         if copied != size {
             return Err(io::Error::other(format!(
                 "entry data ended after {copied} of {size} bytes"
@@ -197,8 +203,19 @@ fn set_name(field: &mut [u8], bytes: &[u8]) {
     }
 }
 
-fn copy_exact(data: &mut dyn Read, out: &mut dyn Write, size: u64) -> io::Result<u64> {
-    let mut buf = vec![0u8; 256 * 1024];
+/// Copies exactly `size` bytes (fewer if `data` ends early) through `buf`,
+/// which grows to at most 256 KiB and is kept for the next entry.
+fn copy_exact(
+    data: &mut dyn Read,
+    out: &mut dyn Write,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<u64> {
+    const MAX_BUF: usize = 256 * 1024;
+    let wanted = usize::try_from(size).unwrap_or(MAX_BUF).min(MAX_BUF);
+    if buf.len() < wanted {
+        buf.resize(wanted, 0);
+    }
     let mut copied = 0u64;
     while copied < size {
         let want = buf
