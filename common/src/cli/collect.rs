@@ -515,6 +515,21 @@ fn own_files_in_source(
     found
 }
 
+/// `--output https://…`: Azure with a SAS, else a plain presigned PUT.
+fn open_url_output(args: &CollectArgs, url: &str) -> Result<(Output, String), String> {
+    let first = args
+        .upload_part_size
+        .unwrap_or(crate::upload::DEFAULT_PART_SIZE);
+    if crate::upload::is_azure_url(url) {
+        let (upload, object) = crate::upload::open_azure(url, first)?;
+        return Ok((Output::Upload(Box::new(upload)), object));
+    }
+    Err(format!(
+        "`{}`: a plain presigned PUT URL is not supported yet",
+        crate::upload::strip_query(url)
+    ))
+}
+
 fn open_output(
     args: &CollectArgs,
     hostname: &str,
@@ -558,6 +573,9 @@ fn open_output(
             &started.to_compact(),
             args.case_id.as_deref(),
         );
+        if !url.starts_with("s3://") {
+            return open_url_output(args, &url);
+        }
         let options = crate::upload::S3Options {
             endpoint: args.s3_endpoint.clone(),
             region: args.s3_region.clone(),

@@ -6,25 +6,34 @@
 //!   upload ([`MultipartUpload`]).
 //! - [`open_ticket`]: the same upload from a presigned [`Ticket`] that the
 //!   responder made with [`make_ticket`]: the host holds no credential.
+//! - [`open_azure`] for `https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB?<SAS>`:
+//!   streamed as Azure blocks and committed with one block list.
+//!
+//! Which store an `http(s)://` URL names: Azure when its query carries a SAS
+//! (`sv` and `sig`) or its host is an Azure Blob endpoint
+//! (`*.blob.core.windows.net` and the sovereign clouds' equivalents),
+//! otherwise a plain presigned PUT URL.
 //!
 //! HTTP is `ureq` (blocking, small) over rustls with the Mozilla root
 //! certificates compiled in (`webpki-roots`): the collector needs no system
 //! certificate store, and trusts exactly those roots.
 
+mod azure;
 mod credentials;
 mod http;
 mod multipart;
 mod s3;
 mod ticket;
 
+pub use azure::{is_azure_url, open_azure, strip_query, SasUrl};
 pub use http::HttpError;
-pub use multipart::{MultipartUpload, Signer, UploadError, Uploaded, DEFAULT_PART_SIZE};
+pub use multipart::{MultipartUpload, UploadError, Uploaded, DEFAULT_PART_SIZE};
 pub use s3::{open_s3, S3Location, S3Options};
 pub use ticket::{make_ticket, open_ticket, read_ticket, Ticket, TICKET_FORMAT};
 
 /// A destination given as `--output`: a local path, or a URL this module serves.
 pub fn is_remote(output: &str) -> bool {
-    output.starts_with("s3://")
+    output.starts_with("s3://") || output.starts_with("https://") || output.starts_with("http://")
 }
 
 /// Expands `{host}`, `{time}` and `{case}` in an object key.

@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusty_s3::S3Action;
 
-use super::multipart::{MultipartUpload, Signer, DEFAULT_PART_SIZE};
+use super::http::Method;
+use super::multipart::{completion_body, Completion, MultipartUpload, Signer, DEFAULT_PART_SIZE};
 use super::s3::{S3Location, S3Options};
 
 /// `format` of a ticket.
@@ -159,8 +160,12 @@ impl Signer for TicketSigner {
                 )
             })
     }
-    fn complete(&self) -> String {
-        self.0.complete.clone()
+    fn complete(&self, etags: &[String]) -> Completion {
+        Completion {
+            method: Method::Post,
+            url: self.0.complete.clone(),
+            body: completion_body(etags),
+        }
     }
     fn abort(&self) -> Option<String> {
         Some(self.0.abort.clone())
