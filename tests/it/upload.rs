@@ -467,3 +467,84 @@ fn a_store_refusing_every_part_gets_the_upload_aborted_and_exit_2() {
         "0"
     );
 }
+
+/// A URL that boto3 presigned for one PUT of `key` (SigV4, one hour).
+fn presigned_put(port: u16, key: &str) -> String {
+    let url = boto(
+        port,
+        "import botocore.client\nv4 = boto3.client('s3', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing', config=botocore.client.Config(signature_version='s3v4'))\nprint(v4.generate_presigned_url('put_object', Params={'Bucket': b, 'Key': argv[0]}, ExpiresIn=3600))",
+        &[key],
+    );
+    let url = url.trim().to_string();
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    url
+}
+
+#[test]
+fn a_presigned_put_url_takes_the_whole_archive_in_one_put() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = presigned_put(moto.port, "put/whole.age");
+    let out = run_collector(dir.path(), &["--output", &url], false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("upload complete"), "{stderr}");
+    assert!(stderr.contains("parts=1 "), "{stderr}");
+    assert!(
+        !stderr.contains("X-Amz-Signature"),
+        "never printed: {stderr}"
+    );
+    let summary = summary_of(&out);
+    assert_eq!(
+        summary["output"].as_str(),
+        Some(&*format!(
+            "http://127.0.0.1:{}/{BUCKET}/put/whole.age",
+            moto.port
+        ))
+    );
+    read_back(moto.port, dir.path(), "put/whole.age", &summary);
+}
+
+#[test]
+fn a_presigned_put_stops_the_collection_before_its_memory_cap_and_delivers_the_archive() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = presigned_put(moto.port, "put/capped.age");
+    let args = [
+        "--output",
+        &url,
+        "--upload-buffer",
+        "12MiB",
+        "--reserve",
+        "4MiB",
+        "--threads",
+        "1",
+    ];
+    let out = run_collector(dir.path(), &args, false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nears what a single PUT holds"), "{stderr}");
+    let summary = summary_of(&out);
+    assert_eq!(summary["complete"], false);
+    let bytes = summary["bytes"].as_u64().expect("bytes");
+    assert!(bytes <= 12 << 20 && bytes > 8 << 20, "{bytes}");
+    let local = dir.path().join("capped.age");
+    boto(
+        moto.port,
+        "s3.download_file(b, argv[0], argv[1])",
+        &["put/capped.age", &local.to_string_lossy()],
+    );
+    assert_eq!(summary["sha256"].as_str(), Some(&*sha256_file(&local)));
+    let (identity, _) = keygen_once(dir.path());
+    let extracted = dir.path().join("x");
+    stock_extract(&local, &identity, &extracted, &[]);
+    assert_eq!(
+        std::fs::read(extracted.join("files/data/f0.bin")).expect("f0"),
+        noise(5 << 20, 7)
+    );
+    let collection: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(extracted.join("sealbag/collection.json")).expect("collection.json"),
+    )
+    .expect("JSON");
+    assert_eq!(collection["complete"], false, "{collection}");
+}

@@ -515,18 +515,30 @@ fn own_files_in_source(
     found
 }
 
-/// `--output https://…`: Azure with a SAS, else a plain presigned PUT.
-fn open_url_output(args: &CollectArgs, url: &str) -> Result<(Output, String), String> {
+/// `--output https://…`: Azure with a SAS, else a plain presigned PUT
+/// (held in memory up to `--upload-buffer`; the collection stops `reserve`
+/// bytes before it so the archive can be finished).
+fn open_url_output(
+    args: &CollectArgs,
+    url: &str,
+    reserve: u64,
+    stop: &StopSignal,
+) -> Result<(Output, String), String> {
+    use crate::upload::Upload;
     let first = args
         .upload_part_size
         .unwrap_or(crate::upload::DEFAULT_PART_SIZE);
     if crate::upload::is_azure_url(url) {
         let (upload, object) = crate::upload::open_azure(url, first)?;
-        return Ok((Output::Upload(Box::new(upload)), object));
+        return Ok((Output::Upload(Box::new(Upload::Parts(upload))), object));
     }
-    Err(format!(
-        "`{}`: a plain presigned PUT URL is not supported yet",
-        crate::upload::strip_query(url)
+    let cap = args
+        .upload_buffer
+        .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
+    let upload = crate::upload::PutUpload::new(url, cap, reserve, stop.clone())?;
+    Ok((
+        Output::Upload(Box::new(Upload::Put(upload))),
+        crate::upload::strip_query(url),
     ))
 }
 
@@ -554,7 +566,10 @@ fn open_output(
             );
         }
         let (upload, object) = crate::upload::open_ticket(ticket)?;
-        return Ok((Output::Upload(Box::new(upload)), object));
+        return Ok((
+            Output::Upload(Box::new(crate::upload::Upload::Parts(upload))),
+            object,
+        ));
     }
     if let Some(url) = args
         .output
@@ -574,7 +589,7 @@ fn open_output(
             args.case_id.as_deref(),
         );
         if !url.starts_with("s3://") {
-            return open_url_output(args, &url);
+            return open_url_output(args, &url, reserve, stop);
         }
         let options = crate::upload::S3Options {
             endpoint: args.s3_endpoint.clone(),
@@ -586,7 +601,10 @@ fn open_output(
             args.upload_part_size
                 .unwrap_or(crate::upload::DEFAULT_PART_SIZE),
         )?;
-        return Ok((Output::Upload(Box::new(upload)), url));
+        return Ok((
+            Output::Upload(Box::new(crate::upload::Upload::Parts(upload))),
+            url,
+        ));
     }
     let path = match &args.output {
         Some(path) => path.clone(),

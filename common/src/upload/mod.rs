@@ -22,14 +22,50 @@ mod azure;
 mod credentials;
 mod http;
 mod multipart;
+mod put;
 mod s3;
 mod ticket;
 
 pub use azure::{is_azure_url, open_azure, strip_query, SasUrl};
 pub use http::HttpError;
 pub use multipart::{MultipartUpload, UploadError, Uploaded, DEFAULT_PART_SIZE};
+pub use put::{PutUpload, DEFAULT_PUT_BUFFER, MAX_PUT_SIZE};
 pub use s3::{open_s3, S3Location, S3Options};
 pub use ticket::{make_ticket, open_ticket, read_ticket, Ticket, TICKET_FORMAT};
+
+/// A remote output being written: in parts (S3 multipart, Azure blocks),
+/// or whole in one presigned PUT.
+pub enum Upload {
+    /// Streamed in parts while the collection runs.
+    Parts(MultipartUpload),
+    /// Held in memory and sent in one PUT at the end.
+    Put(PutUpload),
+}
+
+impl std::io::Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Upload::Parts(u) => u.write(buf),
+            Upload::Put(u) => u.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Upload::Parts(u) => u.flush(),
+            Upload::Put(u) => u.flush(),
+        }
+    }
+}
+
+impl Upload {
+    /// Sends what is left and completes the upload.
+    pub fn finish(self) -> std::io::Result<Uploaded> {
+        match self {
+            Upload::Parts(u) => u.finish(),
+            Upload::Put(u) => u.finish(),
+        }
+    }
+}
 
 /// A destination given as `--output`: a local path, or a URL this module serves.
 pub fn is_remote(output: &str) -> bool {
