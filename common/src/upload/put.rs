@@ -42,9 +42,7 @@ impl PutUpload {
     pub fn new(url: &str, cap: u64, margin: u64, stop: StopSignal) -> Result<Self, String> {
         let object = super::strip_query(url);
         if cap > MAX_PUT_SIZE {
-            return Err(format!(
-                "`--upload-buffer` above 5GiB: S3 takes at most 5 GiB in one PUT\nhint: for larger archives use `--upload-ticket` (multipart) or an Azure SAS URL"
-            ));
+            return Err("`--upload-buffer` above 5GiB: S3 takes at most 5 GiB in one PUT\nhint: for larger archives use `--upload-ticket` (multipart) or an Azure SAS URL".into());
         }
         if margin >= cap {
             return Err(format!(
