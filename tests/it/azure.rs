@@ -386,3 +386,46 @@ fn azure_sas_without_write_is_refused_before_collecting() {
     );
     assert_eq!(status, 404, "no blob");
 }
+
+#[test]
+fn azure_sas_in_a_ticket_uploads_and_the_ticket_expires_with_the_sas() {
+    let Some(azurite) = azurite() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sas = service_sas("cw", None, 3600);
+    let url = format!("{}/ticketed.age?{sas}", azurite.url(CONTAINER));
+    let ticket = dir.path().join("ticket.json");
+    let out = Command::new(sealbag_bin())
+        .args(["ticket", "--azure-sas", &url, "--output"])
+        .arg(&ticket)
+        .output()
+        .expect("sealbag ticket");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ticket).expect("ticket")).expect("JSON");
+    assert_eq!(value["format"], "sealbag-ticket-1");
+    assert_eq!(value["kind"], "azure-sas");
+    assert_eq!(value["url"].as_str(), Some(&*url));
+    let se = sas
+        .split('&')
+        .find_map(|p| p.strip_prefix("se="))
+        .expect("se")
+        .replace("%3A", ":");
+    let se_unix = humantime::parse_rfc3339(&se)
+        .expect("se")
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    assert_eq!(value["expires_unix"].as_u64(), Some(se_unix));
+
+    let args = [
+        "--upload-ticket",
+        ticket.to_str().expect("utf-8"),
+        "--upload-part-size",
+        BLOCK,
+    ];
+    let out = run_collector(dir.path(), &args, false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("sig="), "{stderr}");
+    read_back(&azurite, dir.path(), "ticketed.age", &summary_of(&out));
+}

@@ -565,11 +565,11 @@ fn open_output(
                 "`--split` with an upload is not supported yet: split a local output".into(),
             );
         }
-        let (upload, object) = crate::upload::open_ticket(ticket)?;
-        return Ok((
-            Output::Upload(Box::new(crate::upload::Upload::Parts(upload))),
-            object,
-        ));
+        let cap = args
+            .upload_buffer
+            .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
+        let (upload, object) = crate::upload::open_ticket(ticket, cap, reserve, stop.clone())?;
+        return Ok((Output::Upload(Box::new(upload)), object));
     }
     if let Some(url) = args
         .output

@@ -31,7 +31,10 @@ pub use http::HttpError;
 pub use multipart::{MultipartUpload, UploadError, Uploaded, DEFAULT_PART_SIZE};
 pub use put::{PutUpload, DEFAULT_PUT_BUFFER, MAX_PUT_SIZE};
 pub use s3::{open_s3, S3Location, S3Options};
-pub use ticket::{make_ticket, open_ticket, read_ticket, Ticket, TICKET_FORMAT};
+pub use ticket::{
+    make_ticket, make_url_ticket, open_ticket, read_ticket, Ticket, KIND_AZURE_SAS, KIND_PUT_URL,
+    KIND_S3_MULTIPART, TICKET_FORMAT,
+};
 
 /// A remote output being written: in parts (S3 multipart, Azure blocks),
 /// or whole in one presigned PUT.
