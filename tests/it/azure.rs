@@ -297,6 +297,19 @@ fn read_back(azurite: &Azurite, dir: &Path, blob: &str, summary: &serde_json::Va
         "ids of one length: {names:?}"
     );
     let (identity, _) = keygen_once(dir);
+    // `sealbag verify` streams the blob through the same read SAS.
+    let out = Command::new(sealbag_bin())
+        .args(["verify", "-i"])
+        .arg(&identity)
+        .arg(format!(
+            "{}?{read}",
+            azurite.url(&format!("{CONTAINER}/{blob}"))
+        ))
+        .output()
+        .expect("sealbag verify");
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(!said.contains("sig="), "{said}");
     let extracted = dir.join("x");
     stock_extract(&local, &identity, &extracted, &[]);
     for i in 0..4u64 {
@@ -392,7 +405,8 @@ fn azure_sas_in_a_ticket_uploads_and_the_ticket_expires_with_the_sas() {
     let Some(azurite) = azurite() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let sas = service_sas("cw", None, 3600);
-    let url = format!("{}/ticketed.age?{sas}", azurite.url(CONTAINER));
+    // A container SAS lets the host name its blob: the template is filled in there.
+    let url = format!("{}/{{case}}-ticketed.age?{sas}", azurite.url(CONTAINER));
     let ticket = dir.path().join("ticket.json");
     let out = Command::new(sealbag_bin())
         .args(["ticket", "--azure-sas", &url, "--output"])
@@ -427,5 +441,30 @@ fn azure_sas_in_a_ticket_uploads_and_the_ticket_expires_with_the_sas() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("sig="), "{stderr}");
-    read_back(&azurite, dir.path(), "ticketed.age", &summary_of(&out));
+    let summary = summary_of(&out);
+    assert_eq!(blob_of(&summary), "nocase-ticketed.age");
+    read_back(&azurite, dir.path(), "nocase-ticketed.age", &summary);
+}
+
+#[test]
+fn azure_expired_sas_gets_the_stores_403_with_its_code_and_a_likely_cause() {
+    let Some(azurite) = azurite() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sas = service_sas("cw", None, -3600);
+    let url = format!("{}/late.age?{sas}", azurite.url(CONTAINER));
+    let out = upload(dir.path(), &url);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the SAS expired at"), "{stderr}");
+    assert!(stderr.contains("HTTP 403"), "{stderr}");
+    assert!(
+        stderr.contains("AuthorizationFailure: Server failed to authenticate"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: the SAS was refused: expired"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was committed"), "{stderr}");
+    assert!(!stderr.contains("sig="), "{stderr}");
 }

@@ -312,6 +312,19 @@ fn multipart_upload_of_more_than_three_parts_reads_back_byte_for_byte() {
         .expect("parts= in the log");
     assert!(parts > 3, "{parts} parts");
     read_back(moto.port, dir.path(), key, &summary);
+    // `sealbag verify s3://…` streams the object through the verifier.
+    let (identity, _) = keygen_once(dir.path());
+    let out = Command::new(sealbag_bin())
+        .args(["verify", "-i"])
+        .arg(&identity)
+        .arg(output)
+        .args(["--s3-endpoint", &endpoint, "--s3-region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("sealbag verify s3://");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // The store's own view: one object, no upload left open.
     assert_eq!(
         boto(

@@ -568,7 +568,11 @@ fn open_output(
         let cap = args
             .upload_buffer
             .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
-        let (upload, object) = crate::upload::open_ticket(ticket, cap, reserve, stop.clone())?;
+        let time = started.to_compact();
+        let expand =
+            |url: &str| crate::upload::expand_key(url, hostname, &time, args.case_id.as_deref());
+        let (upload, object) =
+            crate::upload::open_ticket(ticket, cap, reserve, stop.clone(), &expand)?;
         return Ok((Output::Upload(Box::new(upload)), object));
     }
     if let Some(url) = args

@@ -23,6 +23,7 @@ mod credentials;
 mod http;
 mod multipart;
 mod put;
+mod read;
 mod s3;
 mod ticket;
 
@@ -30,6 +31,7 @@ pub use azure::{is_azure_url, open_azure, strip_query, SasUrl};
 pub use http::HttpError;
 pub use multipart::{MultipartUpload, UploadError, Uploaded, DEFAULT_PART_SIZE};
 pub use put::{PutUpload, DEFAULT_PUT_BUFFER, MAX_PUT_SIZE};
+pub use read::open_remote;
 pub use s3::{open_s3, S3Location, S3Options};
 pub use ticket::{
     make_ticket, make_url_ticket, open_ticket, read_ticket, Ticket, KIND_AZURE_SAS, KIND_PUT_URL,

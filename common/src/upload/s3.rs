@@ -10,7 +10,7 @@ use super::http::{self, Method};
 use super::multipart::{completion_body, xml_text, Completion, MultipartUpload, Signer};
 
 /// How long a URL signed by the collector stays valid: a part's tries fit.
-const SIGNED_FOR: Duration = Duration::from_secs(3600);
+pub(crate) const SIGNED_FOR: Duration = Duration::from_secs(3600);
 
 /// Where and how to reach the store (`--s3-endpoint`, `--s3-region`).
 #[derive(Debug, Clone, Default)]

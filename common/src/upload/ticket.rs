@@ -285,22 +285,27 @@ impl Signer for TicketSigner {
 /// Opens the upload a ticket describes (the collector's side). A `put-url`
 /// ticket holds the archive in memory up to `put_cap`, asking `stop` to end
 /// the collection `margin` bytes before it (see [`PutUpload`](super::PutUpload)).
+/// `expand` fills in `{host}`, `{time}` and `{case}` in the URL of an
+/// `azure-sas` or `put-url` ticket (a container SAS lets the host name its blob).
 pub fn open_ticket(
     path: &std::path::Path,
     put_cap: u64,
     margin: u64,
     stop: crate::engine::StopSignal,
+    expand: &dyn Fn(&str) -> String,
 ) -> Result<(super::Upload, String), String> {
     let ticket = read_ticket(path)?;
     let object = ticket.object.clone();
     if ticket.kind != KIND_S3_MULTIPART {
-        let Some(url) = ticket.url.as_deref() else {
+        let Some(url) = ticket.url.as_deref().map(expand) else {
             return Err(format!(
                 "{}: a `{}` ticket without its `url`",
                 path.display(),
                 ticket.kind
             ));
         };
+        let url = url.as_str();
+        let object = super::strip_query(url);
         return match ticket.kind.as_str() {
             KIND_AZURE_SAS => {
                 let (upload, object) = super::open_azure(url, DEFAULT_PART_SIZE)?;

@@ -44,7 +44,17 @@ enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
-        /// The sealed archive (`-` for stdin).
+        /// Endpoint of an S3-compatible store for `s3://…`; default AWS's.
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// Region for `s3://…`; default AWS_REGION, else us-east-1.
+        #[arg(long, value_name = "REGION")]
+        s3_region: Option<String>,
+        /// The sealed archive (`-` for stdin; a split set by any part or its
+        /// index), or `s3://BUCKET/KEY` (credentials as for uploads: the
+        /// environment, ~/.aws/credentials, the instance role), or an
+        /// `https://…` URL that allows reading (an Azure read SAS, a presigned
+        /// GET): streamed, never stored.
         archive: PathBuf,
     },
     /// Extract an archive safely into a new folder, verifying as it goes.
@@ -188,9 +198,15 @@ fn run(command: Command) -> Result<Exit, String> {
         Command::Verify {
             identities,
             json,
+            s3_endpoint,
+            s3_region,
             archive,
         } => {
-            let report = match crate::open::open(&archive, &identities) {
+            let s3 = sealbag_common::upload::S3Options {
+                endpoint: s3_endpoint,
+                region: s3_region,
+            };
+            let report = match crate::open::open_any(&archive, &identities, &s3) {
                 Ok(plaintext) => verify(plaintext),
                 Err(failure) => damaged_or_usage(failure)?,
             };
@@ -200,7 +216,10 @@ fn run(command: Command) -> Result<Exit, String> {
                     serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
                 );
             }
-            print_report(&archive.display().to_string(), &report);
+            print_report(
+                &sealbag_common::upload::strip_query(&archive.display().to_string()),
+                &report,
+            );
             Ok(if report.is_intact() {
                 Exit::Complete
             } else {
