@@ -24,4 +24,7 @@ if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3' >/dev
   python3 -m pip install -q 'moto[server]' >&2 || echo "!!! tests/run.sh: could not install moto[server]; the S3 tests will skip (and fail under CI=true)" >&2
 fi
 
+# The Azure upload tests (tests/it/azure.rs) install npm's azurite@3 themselves
+# into $CARGO_TARGET_DIR/tmp/azurite (Node.js and npm: tests/deps/azure.apt).
+
 cargo test --workspace --locked "$@"

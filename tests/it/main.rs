@@ -1,6 +1,7 @@
 //! End-to-end tests of the sealbag binaries: real runs, archives read back
 //! with the reference `age`, `zstd` and GNU tar.
 
+mod azure;
 mod cli_errors;
 mod collect;
 mod faults;

@@ -30,7 +30,7 @@ impl Drop for Moto {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -86,7 +86,7 @@ fn boto(port: u16, code: &str, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
@@ -100,7 +100,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// A ~20 MiB incompressible tree: more than three 5 MiB parts once sealed.
-fn tree(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn tree(dir: &Path) -> (PathBuf, PathBuf) {
     let root = dir.join("root");
     std::fs::create_dir_all(root.join("data")).expect("mkdir");
     for i in 0..4u64 {
@@ -129,7 +129,7 @@ fn upload(dir: &Path, endpoint: &str, key: &str) -> std::process::Output {
 
 /// The collector on the ~20 MiB tree; `credentials`: the test's S3 keys in
 /// the environment (none at all otherwise, as on a host given a ticket).
-fn run_collector(dir: &Path, args: &[&str], credentials: bool) -> std::process::Output {
+pub(crate) fn run_collector(dir: &Path, args: &[&str], credentials: bool) -> std::process::Output {
     let root = dir.join("root");
     let profile = if root.exists() {
         dir.join("test-profile.toml")
@@ -232,7 +232,7 @@ fn an_expired_ticket_is_refused_before_collecting() {
     );
 }
 
-fn keygen_once(dir: &Path) -> (PathBuf, String) {
+pub(crate) fn keygen_once(dir: &Path) -> (PathBuf, String) {
     let key = dir.join("key.txt");
     if key.exists() {
         let out = Command::new(sealbag_bin())
@@ -279,7 +279,7 @@ fn read_back(port: u16, dir: &Path, key: &str, summary: &serde_json::Value) {
     }
 }
 
-fn summary_of(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn summary_of(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "no summary ({e}): stdout {} stderr {}",
@@ -312,6 +312,19 @@ fn multipart_upload_of_more_than_three_parts_reads_back_byte_for_byte() {
         .expect("parts= in the log");
     assert!(parts > 3, "{parts} parts");
     read_back(moto.port, dir.path(), key, &summary);
+    // `sealbag verify s3://…` streams the object through the verifier.
+    let (identity, _) = keygen_once(dir.path());
+    let out = Command::new(sealbag_bin())
+        .args(["verify", "-i"])
+        .arg(&identity)
+        .arg(output)
+        .args(["--s3-endpoint", &endpoint, "--s3-region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("sealbag verify s3://");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // The store's own view: one object, no upload left open.
     assert_eq!(
         boto(
@@ -326,15 +339,16 @@ fn multipart_upload_of_more_than_three_parts_reads_back_byte_for_byte() {
 
 /// What the proxy does to requests for parts.
 #[derive(Clone, Copy)]
-enum Fault {
-    /// Cut the connection once, in the middle of part 2.
-    DropOnce,
-    /// Answer 500 to every part.
-    RefuseParts,
+pub(crate) enum Fault {
+    /// Cut the connection once, a megabyte into the request whose head
+    /// holds this text (part 2's).
+    DropOnce(&'static [u8]),
+    /// Answer 500 to every request whose head holds this text (the parts').
+    RefuseParts(&'static [u8]),
 }
 
 /// A TCP proxy to `port` that injects `fault`; returns its port and a counter of faults.
-fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
+pub(crate) fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let local = listener.local_addr().expect("addr").port();
     let faults = Arc::new(AtomicU32::new(0));
@@ -365,7 +379,7 @@ fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
                     window.extend_from_slice(&buf[..n]);
                     let seen = |needle: &[u8]| window.windows(needle.len()).any(|w| w == needle);
                     match fault {
-                        Fault::RefuseParts if seen(b"partNumber=") => {
+                        Fault::RefuseParts(needle) if seen(needle) => {
                             faults.fetch_add(1, Ordering::SeqCst);
                             // Take the whole part, as a store would, then refuse it.
                             let _ = client.set_read_timeout(Some(Duration::from_millis(300)));
@@ -377,10 +391,10 @@ fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
                             let _ = client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                             break;
                         }
-                        Fault::DropOnce
+                        Fault::DropOnce(needle)
                             if cutting.is_none()
                                 && faults.load(Ordering::SeqCst) == 0
-                                && seen(b"partNumber=2&") =>
+                                && seen(needle) =>
                         {
                             cutting = Some(0);
                         }
@@ -413,7 +427,7 @@ fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
 fn a_connection_dropped_mid_part_is_retried_and_the_upload_completes() {
     let Some(moto) = moto() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, faults) = proxy(moto.port, Fault::DropOnce);
+    let (port, faults) = proxy(moto.port, Fault::DropOnce(b"partNumber=2&"));
     let out = upload(
         dir.path(),
         &format!("http://127.0.0.1:{port}"),
@@ -433,7 +447,7 @@ fn a_connection_dropped_mid_part_is_retried_and_the_upload_completes() {
 fn a_store_refusing_every_part_gets_the_upload_aborted_and_exit_2() {
     let Some(moto) = moto() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, faults) = proxy(moto.port, Fault::RefuseParts);
+    let (port, faults) = proxy(moto.port, Fault::RefuseParts(b"partNumber="));
     let out = upload(
         dir.path(),
         &format!("http://127.0.0.1:{port}"),
@@ -465,4 +479,85 @@ fn a_store_refusing_every_part_gets_the_upload_aborted_and_exit_2() {
         .trim(),
         "0"
     );
+}
+
+/// A URL that boto3 presigned for one PUT of `key` (SigV4, one hour).
+fn presigned_put(port: u16, key: &str) -> String {
+    let url = boto(
+        port,
+        "import botocore.client\nv4 = boto3.client('s3', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing', config=botocore.client.Config(signature_version='s3v4'))\nprint(v4.generate_presigned_url('put_object', Params={'Bucket': b, 'Key': argv[0]}, ExpiresIn=3600))",
+        &[key],
+    );
+    let url = url.trim().to_string();
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    url
+}
+
+#[test]
+fn a_presigned_put_url_takes_the_whole_archive_in_one_put() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = presigned_put(moto.port, "put/whole.age");
+    let out = run_collector(dir.path(), &["--output", &url], false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("upload complete"), "{stderr}");
+    assert!(stderr.contains("parts=1 "), "{stderr}");
+    assert!(
+        !stderr.contains("X-Amz-Signature"),
+        "never printed: {stderr}"
+    );
+    let summary = summary_of(&out);
+    assert_eq!(
+        summary["output"].as_str(),
+        Some(&*format!(
+            "http://127.0.0.1:{}/{BUCKET}/put/whole.age",
+            moto.port
+        ))
+    );
+    read_back(moto.port, dir.path(), "put/whole.age", &summary);
+}
+
+#[test]
+fn a_presigned_put_stops_the_collection_before_its_memory_cap_and_delivers_the_archive() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = presigned_put(moto.port, "put/capped.age");
+    let args = [
+        "--output",
+        &url,
+        "--upload-buffer",
+        "12MiB",
+        "--reserve",
+        "4MiB",
+        "--threads",
+        "1",
+    ];
+    let out = run_collector(dir.path(), &args, false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("nears what a single PUT holds"), "{stderr}");
+    let summary = summary_of(&out);
+    assert_eq!(summary["complete"], false);
+    let bytes = summary["bytes"].as_u64().expect("bytes");
+    assert!(bytes <= 12 << 20 && bytes > 8 << 20, "{bytes}");
+    let local = dir.path().join("capped.age");
+    boto(
+        moto.port,
+        "s3.download_file(b, argv[0], argv[1])",
+        &["put/capped.age", &local.to_string_lossy()],
+    );
+    assert_eq!(summary["sha256"].as_str(), Some(&*sha256_file(&local)));
+    let (identity, _) = keygen_once(dir.path());
+    let extracted = dir.path().join("x");
+    stock_extract(&local, &identity, &extracted, &[]);
+    assert_eq!(
+        std::fs::read(extracted.join("files/data/f0.bin")).expect("f0"),
+        noise(5 << 20, 7)
+    );
+    let collection: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(extracted.join("sealbag/collection.json")).expect("collection.json"),
+    )
+    .expect("JSON");
+    assert_eq!(collection["complete"], false, "{collection}");
 }

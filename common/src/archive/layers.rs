@@ -157,8 +157,8 @@ pub enum Output {
     File(OutputFile),
     /// Standard output (for piping to a collector or `ssh`).
     Stdout(io::Stdout),
-    /// An object store, streamed as a multipart upload (nothing on disk).
-    Upload(Box<crate::upload::MultipartUpload>),
+    /// An object store: streamed in parts, or one presigned PUT (nothing on disk).
+    Upload(Box<crate::upload::Upload>),
 }
 
 impl Write for Output {

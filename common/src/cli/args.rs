@@ -38,9 +38,14 @@ pub struct CollectArgs {
     pub recipients_files: Vec<PathBuf>,
 
     /// Where to write the sealed archive; `-` for stdout; `s3://BUCKET/KEY`
-    /// to stream it to S3 (KEY may use `{host}`, `{time}`, `{case}`). Default:
-    /// `<host>-<UTC time>.tar.zst.age` in the current folder. Never overwrites.
-    #[arg(short, long, value_name = "PATH|-|s3://BUCKET/KEY")]
+    /// to stream it to S3 (KEY may use `{host}`, `{time}`, `{case}`);
+    /// `'https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB?<SAS>'` to
+    /// stream it to Azure as blocks (an http(s) URL is Azure when its query
+    /// has `sv` and `sig` or its host is `*.blob.core.windows.net`); any
+    /// other `https://…` URL is a presigned PUT (see `--upload-buffer`).
+    /// Quote URLs. Default: `<host>-<UTC time>.tar.zst.age` in the current
+    /// folder. Never overwrites.
+    #[arg(short, long, value_name = "PATH|-|s3://BUCKET/KEY|URL")]
     pub output: Option<PathBuf>,
 
     /// Write the archive unencrypted. Lab use only: anyone who gets the file reads the evidence.
@@ -133,6 +138,15 @@ pub struct CollectArgs {
     /// the host holds permission to write that one object and nothing else.
     #[arg(long, value_name = "FILE", conflicts_with = "output")]
     pub upload_ticket: Option<PathBuf>,
+
+    /// Largest archive held in memory for `--output https://…` with a plain
+    /// presigned PUT URL (default 1GiB, at most 5GiB: S3's limit for one
+    /// PUT). A PUT needs the whole length first and nothing is written to
+    /// the host's disk, so the archive is sent when finished; the collection
+    /// stops `--reserve` bytes before this size, and the archive is finished
+    /// (exit 1). Tickets and Azure SAS URLs stream instead.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size_arg)]
+    pub upload_buffer: Option<u64>,
 
     /// First part size of a multipart upload (default 8MiB; S3's minimum is 5MiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size_arg, hide = true)]

@@ -515,6 +515,33 @@ fn own_files_in_source(
     found
 }
 
+/// `--output https://…`: Azure with a SAS, else a plain presigned PUT
+/// (held in memory up to `--upload-buffer`; the collection stops `reserve`
+/// bytes before it so the archive can be finished).
+fn open_url_output(
+    args: &CollectArgs,
+    url: &str,
+    reserve: u64,
+    stop: &StopSignal,
+) -> Result<(Output, String), String> {
+    use crate::upload::Upload;
+    let first = args
+        .upload_part_size
+        .unwrap_or(crate::upload::DEFAULT_PART_SIZE);
+    if crate::upload::is_azure_url(url) {
+        let (upload, object) = crate::upload::open_azure(url, first)?;
+        return Ok((Output::Upload(Box::new(Upload::Parts(upload))), object));
+    }
+    let cap = args
+        .upload_buffer
+        .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
+    let upload = crate::upload::PutUpload::new(url, cap, reserve, stop.clone())?;
+    Ok((
+        Output::Upload(Box::new(Upload::Put(upload))),
+        crate::upload::strip_query(url),
+    ))
+}
+
 fn open_output(
     args: &CollectArgs,
     hostname: &str,
@@ -538,7 +565,14 @@ fn open_output(
                 "`--split` with an upload is not supported yet: split a local output".into(),
             );
         }
-        let (upload, object) = crate::upload::open_ticket(ticket)?;
+        let cap = args
+            .upload_buffer
+            .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
+        let time = started.to_compact();
+        let expand =
+            |url: &str| crate::upload::expand_key(url, hostname, &time, args.case_id.as_deref());
+        let (upload, object) =
+            crate::upload::open_ticket(ticket, cap, reserve, stop.clone(), &expand)?;
         return Ok((Output::Upload(Box::new(upload)), object));
     }
     if let Some(url) = args
@@ -558,6 +592,9 @@ fn open_output(
             &started.to_compact(),
             args.case_id.as_deref(),
         );
+        if !url.starts_with("s3://") {
+            return open_url_output(args, &url, reserve, stop);
+        }
         let options = crate::upload::S3Options {
             endpoint: args.s3_endpoint.clone(),
             region: args.s3_region.clone(),
@@ -568,7 +605,10 @@ fn open_output(
             args.upload_part_size
                 .unwrap_or(crate::upload::DEFAULT_PART_SIZE),
         )?;
-        return Ok((Output::Upload(Box::new(upload)), url));
+        return Ok((
+            Output::Upload(Box::new(crate::upload::Upload::Parts(upload))),
+            url,
+        ));
     }
     let path = match &args.output {
         Some(path) => path.clone(),

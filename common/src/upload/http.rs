@@ -39,7 +39,7 @@ pub enum HttpError {
         status: u16,
         /// Tries made.
         tries: u32,
-        /// The store's answer, cut short.
+        /// What the store said: its error `Code: Message`, cut short.
         body: String,
         /// The likely cause, when known.
         hint: String,
@@ -131,7 +131,7 @@ pub(crate) fn send(
                     what: what.into(),
                     status,
                     tries: attempt,
-                    body: body.chars().take(600).collect(),
+                    body: said(&body),
                     hint: hint(status, &body),
                 };
                 if status >= 500 || status == 429 {
@@ -150,24 +150,85 @@ pub(crate) fn send(
     }))
 }
 
-/// What a refusal most likely means, for the operator.
-fn hint(status: u16, body: &str) -> String {
-    let cause = if body.contains("SignatureDoesNotMatch") {
-        "the signature does not cover what was sent: a header added on the way (a proxy?), a clock far off, or a URL altered in transit (an encoded `+`)"
-    } else if body.contains("Request has expired")
-        || (body.contains("AccessDenied") && body.contains("xpired"))
-    {
-        "the presigned URL or ticket has expired: ask the responder for a new ticket"
-    } else if body.contains("NoSuchUpload") {
-        "the multipart upload no longer exists: the ticket was already used (completed or aborted); ask for a new one"
-    } else if body.contains("AuthenticationFailed") {
-        "the SAS token is not valid for this request: expired, or without create/write permission"
-    } else if status == 403 {
-        "access denied: the credentials or ticket do not allow writing this object"
-    } else if status == 404 {
-        "no such bucket, container or upload"
+/// The store's `<Code>` and `<Message>` (S3 and Azure error bodies), cut
+/// short; the raw answer, cut short, when it is not such XML.
+pub(crate) fn said(body: &str) -> String {
+    let field = |tag: &str| super::multipart::xml_text(body, tag);
+    match (field("Code"), field("Message")) {
+        (Some(code), Some(message)) => {
+            // Azure's messages end with a request id and a time: keep the first line.
+            let message = message.lines().next().unwrap_or("").trim().to_string();
+            let mut text = format!("{code}: {message}");
+            if let Some(detail) = field("AuthenticationErrorDetail") {
+                text.push_str(&format!(" ({})", detail.trim()));
+            }
+            cut(&text, 400)
+        }
+        (Some(code), None) => code,
+        _ => cut(body.trim(), 400),
+    }
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
     } else {
-        return String::new();
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// What a refusal most likely means, for the operator.
+pub(crate) fn hint(status: u16, body: &str) -> String {
+    let code = super::multipart::xml_text(body, "Code").unwrap_or_default();
+    let lower = body.to_ascii_lowercase();
+    let cause = match code.as_str() {
+        "SignatureDoesNotMatch" => "the signature does not cover what was sent: a header the URL was signed with (such as `Content-Type`) missing or different, a header added on the way (a proxy?), or the URL altered in transit (a `+` decoded to a space, or `%2B` encoded twice); presign without headers, and pass the URL quoted and unchanged",
+        "RequestTimeTooSkewed" => "this host's clock is too far from the store's: set the clock (UTC) and retry",
+        "AuthorizationQueryParametersError" => "the presigned URL is malformed (cut short, or altered in transit): pass it whole and quoted",
+        "NoSuchUpload" => "the multipart upload no longer exists: the ticket was already used (completed or aborted); ask for a new one",
+        "AuthorizationPermissionMismatch" => "the SAS does not grant this operation: a write-only SAS needs `c` and `w` (`az storage container generate-sas --permissions cw`)",
+        "AuthorizationResourceTypeMismatch" => "the SAS is for another kind of resource (`sr`/`srt`): use a container SAS (`sr=c`) or a blob SAS for this very blob",
+        "AuthorizationFailure" => "the SAS was refused: expired or not yet valid (`se`/`st`; check this host's clock, UTC), or the storage account's firewall or network rules refuse this host, or SAS access is disabled on the account",
+        "AuthorizationProtocolMismatch" => "the SAS allows HTTPS only (`spr=https`): use the https:// URL",
+        "AuthorizationSourceIPMismatch" => "the SAS is limited to other IP addresses (`sip`): this host's public address is not in the range",
+        "BlobAlreadyExists" | "ConditionNotMet" => "a blob of that name exists and sealbag never overwrites: use a new name (`{host}-{time}` in the URL)",
+        "ContainerNotFound" => "no such container: create it first (the SAS cannot)",
+        "AuthenticationFailed" if lower.contains("expir") || lower.contains("time frame") || (lower.contains("not valid") && lower.contains("time")) => "the SAS has expired or is not yet valid (`st`/`se`), or this host's clock is off: make a new SAS (and check the clock)",
+        "AuthenticationFailed" if lower.contains("signature did not match") || lower.contains("not well formed") => "the SAS was altered: pass the whole URL quoted (an unquoted `&` cuts it in a shell), with `%2B` as it is (a raw `+` reads as a space), or the SAS was signed with another key (keys rotated?)",
+        "AuthenticationFailed" => "the SAS is not valid for this request: expired, altered, or signed with a key since rotated",
+        _ if lower.contains("request has expired") || (code == "AccessDenied" && lower.contains("xpired")) => "the presigned URL or ticket has expired: ask the responder for a new one",
+        _ if status == 403 => "access denied: the URL, SAS or credentials do not allow writing this object (expired? signed for another key or method?)",
+        _ if status == 404 => "no such bucket, container or upload",
+        _ if status == 409 => "the object exists or is being written: sealbag never overwrites; use a new name",
+        _ => return String::new(),
     };
     format!("\nhint: {cause}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_code_the_message_and_a_likely_cause() {
+        let azure = "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.\nRequestId:1\nTime:2026-11-23T19:00:00Z</Message></Error>";
+        assert_eq!(
+            said(azure),
+            "AuthorizationPermissionMismatch: This request is not authorized to perform this operation using this permission."
+        );
+        assert!(hint(403, azure).contains("`c` and `w`"));
+        let s3 = "<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error>";
+        assert!(hint(403, s3).contains("`Content-Type`"));
+        assert!(hint(403, s3).contains("`+`"));
+        let expired = "<Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate the request.</Message><AuthenticationErrorDetail>Signed expiry time [Mon, 23 Nov 2026 18:00:00 GMT] must be after signed start time [Mon, 23 Nov 2026 19:00:00 GMT]</AuthenticationErrorDetail></Error>";
+        assert!(
+            said(expired).contains("(Signed expiry time"),
+            "{}",
+            said(expired)
+        );
+        assert!(hint(403, expired).contains("expired"));
+        assert!(hint(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>").contains("clock"));
+        assert_eq!(said("plain text"), "plain text");
+        assert_eq!(hint(500, "oops"), "");
+    }
 }

@@ -6,25 +6,75 @@
 //!   upload ([`MultipartUpload`]).
 //! - [`open_ticket`]: the same upload from a presigned [`Ticket`] that the
 //!   responder made with [`make_ticket`]: the host holds no credential.
+//! - [`open_azure`] for `https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB?<SAS>`:
+//!   streamed as Azure blocks and committed with one block list.
+//!
+//! Which store an `http(s)://` URL names: Azure when its query carries a SAS
+//! (`sv` and `sig`) or its host is an Azure Blob endpoint
+//! (`*.blob.core.windows.net` and the sovereign clouds' equivalents),
+//! otherwise a plain presigned PUT URL.
 //!
 //! HTTP is `ureq` (blocking, small) over rustls with the Mozilla root
 //! certificates compiled in (`webpki-roots`): the collector needs no system
 //! certificate store, and trusts exactly those roots.
 
+mod azure;
 mod credentials;
 mod http;
 mod multipart;
+mod put;
+mod read;
 mod s3;
 mod ticket;
 
+pub use azure::{is_azure_url, open_azure, strip_query, SasUrl};
 pub use http::HttpError;
-pub use multipart::{MultipartUpload, Signer, UploadError, Uploaded, DEFAULT_PART_SIZE};
+pub use multipart::{MultipartUpload, UploadError, Uploaded, DEFAULT_PART_SIZE};
+pub use put::{PutUpload, DEFAULT_PUT_BUFFER, MAX_PUT_SIZE};
+pub use read::open_remote;
 pub use s3::{open_s3, S3Location, S3Options};
-pub use ticket::{make_ticket, open_ticket, read_ticket, Ticket, TICKET_FORMAT};
+pub use ticket::{
+    make_ticket, make_url_ticket, open_ticket, read_ticket, Ticket, KIND_AZURE_SAS, KIND_PUT_URL,
+    KIND_S3_MULTIPART, TICKET_FORMAT,
+};
+
+/// A remote output being written: in parts (S3 multipart, Azure blocks),
+/// or whole in one presigned PUT.
+pub enum Upload {
+    /// Streamed in parts while the collection runs.
+    Parts(MultipartUpload),
+    /// Held in memory and sent in one PUT at the end.
+    Put(PutUpload),
+}
+
+impl std::io::Write for Upload {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Upload::Parts(u) => u.write(buf),
+            Upload::Put(u) => u.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Upload::Parts(u) => u.flush(),
+            Upload::Put(u) => u.flush(),
+        }
+    }
+}
+
+impl Upload {
+    /// Sends what is left and completes the upload.
+    pub fn finish(self) -> std::io::Result<Uploaded> {
+        match self {
+            Upload::Parts(u) => u.finish(),
+            Upload::Put(u) => u.finish(),
+        }
+    }
+}
 
 /// A destination given as `--output`: a local path, or a URL this module serves.
 pub fn is_remote(output: &str) -> bool {
-    output.starts_with("s3://")
+    output.starts_with("s3://") || output.starts_with("https://") || output.starts_with("http://")
 }
 
 /// Expands `{host}`, `{time}` and `{case}` in an object key.

@@ -21,19 +21,52 @@ pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 const MAX_PARTS: u16 = 10_000;
 const MAX_PART_SIZE: u64 = 5 << 30;
 
-/// The URLs of one multipart upload's requests: signed on the spot with
-/// the collector's credentials, or taken from a presigned ticket.
-pub trait Signer: Send + Sync {
+/// The requests of one upload in parts: an S3 multipart upload (URLs
+/// signed on the spot with the collector's credentials, or taken from a
+/// presigned ticket), or Azure blocks under a SAS.
+pub(crate) trait Signer: Send + Sync {
     /// The URL to PUT part `number` (1-based) to.
     fn part(&self, number: u16) -> Result<String, String>;
-    /// The URL to POST the completion to.
-    fn complete(&self) -> String;
+    /// Headers sent with every request (Azure's `x-ms-version`); each is one
+    /// a SAS or presigned URL does not cover, so it cannot break a signature.
+    fn headers(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+    /// The request that joins the parts into the object, given each part's ETag.
+    fn complete(&self, etags: &[String]) -> Completion;
+    /// Headers of that request.
+    fn complete_headers(&self) -> &'static [(&'static str, &'static str)] {
+        self.headers()
+    }
     /// The URL to DELETE to abort, when the signer can abort.
     fn abort(&self) -> Option<String>;
+    /// What becomes of the parts sent when the upload cannot be aborted.
+    fn unaborted(&self) -> &'static str {
+        "the parts already sent stay in the store until the upload expires (a ticket cannot abort); the responder can abort it"
+    }
     /// The largest number of parts it can sign.
     fn max_parts(&self) -> u16 {
         MAX_PARTS
     }
+    /// The largest part the store takes.
+    fn max_part_size(&self) -> u64 {
+        MAX_PART_SIZE
+    }
+    /// Parts sent before the part size doubles: the store's part limit
+    /// times the first size must reach a 5 TB archive.
+    fn parts_per_size(&self) -> u16 {
+        1000
+    }
+}
+
+/// The request completing an upload in parts.
+pub(crate) struct Completion {
+    /// POST (S3) or PUT (Azure).
+    pub method: Method,
+    /// Where to send it.
+    pub url: String,
+    /// Its XML body.
+    pub body: String,
 }
 
 /// Why an upload failed for good.
@@ -91,7 +124,11 @@ pub struct MultipartUpload {
 
 impl MultipartUpload {
     /// Starts the sending thread for an upload whose requests `signer` signs.
-    pub fn new(signer: Arc<dyn Signer>, object: String, first_part_size: u64) -> io::Result<Self> {
+    pub(crate) fn new(
+        signer: Arc<dyn Signer>,
+        object: String,
+        first_part_size: u64,
+    ) -> io::Result<Self> {
         let agent = http::agent();
         let (sender, receiver) = sync_channel::<Part>(0);
         let thread_agent = agent.clone();
@@ -110,8 +147,14 @@ impl MultipartUpload {
                             String::from("http://invalid.invalid/")
                         }
                     };
-                    let answer =
-                        http::send(&thread_agent, Method::Put, &mut url, &[], &data, &what);
+                    let answer = http::send(
+                        &thread_agent,
+                        Method::Put,
+                        &mut url,
+                        thread_signer.headers(),
+                        &data,
+                        &what,
+                    );
                     if let Some(e) = signing_error {
                         return Err(HttpError::Network {
                             what,
@@ -139,11 +182,12 @@ impl MultipartUpload {
     }
 
     fn part_size(&self) -> usize {
-        let doublings = u32::from((self.next_part.saturating_sub(1)) / 1000);
-        let size = self
-            .first_part_size
-            .saturating_mul(1u64 << doublings.min(20))
-            .min(MAX_PART_SIZE);
+        let size = part_size(
+            self.first_part_size,
+            self.next_part,
+            self.signer.parts_per_size(),
+            self.signer.max_part_size(),
+        );
         usize::try_from(size).unwrap_or(usize::MAX)
     }
 
@@ -201,7 +245,9 @@ impl MultipartUpload {
     fn abort(&mut self) -> String {
         self.done = true;
         let Some(url) = self.signer.abort() else {
-            return "the parts already sent stay in the store until the upload expires (a ticket cannot abort); the responder can abort it".into();
+            let said = self.signer.unaborted();
+            tracing::warn!(object = %self.object, "{said}");
+            return said.into();
         };
         let mut url_of = || url.clone();
         match http::send(&self.agent, Method::Delete, &mut url_of, &[], &[], "abort") {
@@ -238,15 +284,14 @@ impl MultipartUpload {
                 }));
             }
         };
-        let body = completion_body(&etags);
-        let url = self.signer.complete();
-        let mut url_of = || url.clone();
+        let completion = self.signer.complete(&etags);
+        let mut url_of = || completion.url.clone();
         let result = http::send(
             &self.agent,
-            Method::Post,
+            completion.method,
             &mut url_of,
-            &[],
-            body.as_bytes(),
+            self.signer.complete_headers(),
+            completion.body.as_bytes(),
             "complete",
         );
         match result {
@@ -318,6 +363,13 @@ impl Write for MultipartUpload {
     }
 }
 
+/// The size of part `number` (1-based): `first`, doubled every
+/// `per_size` parts, at most `max`.
+pub(crate) fn part_size(first: u64, number: u16, per_size: u16, max: u64) -> u64 {
+    let doublings = u32::from(number.saturating_sub(1) / per_size.max(1));
+    first.saturating_mul(1u64 << doublings.min(30)).min(max)
+}
+
 /// The CompleteMultipartUpload body.
 pub(crate) fn completion_body(etags: &[String]) -> String {
     let mut body = String::from("<CompleteMultipartUpload>");
@@ -361,8 +413,7 @@ mod tests {
     fn part_sizes_fit_five_terabytes_in_ten_thousand_parts() {
         let mut total: u64 = 0;
         for n in 1..=MAX_PARTS {
-            let doublings = u32::from((n - 1) / 1000);
-            total += (DEFAULT_PART_SIZE << doublings).min(MAX_PART_SIZE);
+            total += part_size(DEFAULT_PART_SIZE, n, 1000, MAX_PART_SIZE);
         }
         assert!(total > 5_000_000_000_000, "{total}");
     }

@@ -7,10 +7,10 @@ use std::time::Duration;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::http::{self, Method};
-use super::multipart::{xml_text, MultipartUpload, Signer};
+use super::multipart::{completion_body, xml_text, Completion, MultipartUpload, Signer};
 
 /// How long a URL signed by the collector stays valid: a part's tries fit.
-const SIGNED_FOR: Duration = Duration::from_secs(3600);
+pub(crate) const SIGNED_FOR: Duration = Duration::from_secs(3600);
 
 /// Where and how to reach the store (`--s3-endpoint`, `--s3-region`).
 #[derive(Debug, Clone, Default)]
@@ -115,14 +115,18 @@ impl Signer for CredentialSigner {
         );
         Ok(action.sign(SIGNED_FOR).to_string())
     }
-    fn complete(&self) -> String {
+    fn complete(&self, etags: &[String]) -> Completion {
         let action = self.location.bucket.complete_multipart_upload(
             Some(&self.credentials),
             &self.location.key,
             &self.upload_id,
             std::iter::empty(),
         );
-        action.sign(SIGNED_FOR).to_string()
+        Completion {
+            method: Method::Post,
+            url: action.sign(SIGNED_FOR).to_string(),
+            body: completion_body(etags),
+        }
     }
     fn abort(&self) -> Option<String> {
         let action = self.location.bucket.abort_multipart_upload(

@@ -6,13 +6,20 @@
 //! only those URLs: permission to write that one object, nothing else. A
 //! stolen ticket reads nothing and overwrites nothing; once the upload is
 //! completed, the ticket is spent (the store answers `NoSuchUpload`).
+//!
+//! A ticket may also carry one URL the responder made elsewhere ([`make_url_ticket`]):
+//! an Azure SAS URL (kind `azure-sas`, streamed as blocks) or a plain
+//! presigned PUT URL (kind `put-url`). Then the ticket only keeps that URL
+//! out of the command line (where any user of the host could read it in the
+//! process list) and says when it expires.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusty_s3::S3Action;
 
-use super::multipart::{MultipartUpload, Signer, DEFAULT_PART_SIZE};
+use super::http::Method;
+use super::multipart::{completion_body, Completion, MultipartUpload, Signer, DEFAULT_PART_SIZE};
 use super::s3::{S3Location, S3Options};
 
 /// `format` of a ticket.
@@ -22,27 +29,51 @@ const MAX_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Largest ticket read (10 000 URLs of about 1 KiB).
 const MAX_TICKET_BYTES: u64 = 32 << 20;
 
-/// A presigned multipart upload of one object.
+/// `kind` of a presigned S3 multipart upload (the default).
+pub const KIND_S3_MULTIPART: &str = "s3-multipart";
+/// `kind` of a ticket holding an Azure SAS URL.
+pub const KIND_AZURE_SAS: &str = "azure-sas";
+/// `kind` of a ticket holding a plain presigned PUT URL.
+pub const KIND_PUT_URL: &str = "put-url";
+
+fn default_kind() -> String {
+    KIND_S3_MULTIPART.into()
+}
+
+/// A presigned multipart upload of one object, or one URL that grants
+/// writing it (see the module documentation).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ticket {
     /// [`TICKET_FORMAT`].
     pub format: String,
-    /// The object (`s3://bucket/key`), for messages.
+    /// [`KIND_S3_MULTIPART`] (when absent), [`KIND_AZURE_SAS`] or [`KIND_PUT_URL`].
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// The object (`s3://bucket/key`, or the URL without its query), for messages.
     pub object: String,
     /// The multipart upload's id.
+    #[serde(default)]
     pub upload_id: String,
     /// When the URLs expire (seconds since 1970, UTC).
     pub expires_unix: u64,
     /// The first part size the URLs were planned for.
+    #[serde(default)]
     pub part_size: u64,
     /// The largest archive the ticket can carry.
+    #[serde(default)]
     pub max_size: u64,
     /// PUT URL of part 1, 2, …
+    #[serde(default)]
     pub parts: Vec<String>,
     /// POST URL completing the upload.
+    #[serde(default)]
     pub complete: String,
     /// DELETE URL aborting it.
+    #[serde(default)]
     pub abort: String,
+    /// The SAS or presigned PUT URL of an `azure-sas` or `put-url` ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 fn now_unix() -> u64 {
@@ -105,6 +136,8 @@ pub fn make_ticket(
         .to_string();
     Ok(Ticket {
         format: TICKET_FORMAT.into(),
+        kind: KIND_S3_MULTIPART.into(),
+        url: None,
         object: location.shown(),
         upload_id,
         expires_unix: now_unix() + expires.as_secs(),
@@ -114,6 +147,81 @@ pub fn make_ticket(
         complete,
         abort,
     })
+}
+
+/// Makes a ticket holding one URL made elsewhere: an Azure SAS URL (checked
+/// as the collector will check it) or a presigned PUT URL. It expires when
+/// the URL does (`se`; `X-Amz-Date` + `X-Amz-Expires`; `Expires`), else
+/// after `expires`.
+pub fn make_url_ticket(url: &str, expires: Duration) -> Result<Ticket, String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("`{}`: not an http(s) URL", super::strip_query(url)));
+    }
+    let kind = if super::is_azure_url(url) {
+        super::SasUrl::parse(url)?;
+        KIND_AZURE_SAS
+    } else {
+        KIND_PUT_URL
+    };
+    let expires_unix = url_expiry(url).unwrap_or_else(|| now_unix() + expires.as_secs());
+    if expires_unix <= now_unix() {
+        return Err(format!(
+            "the URL for `{}` has already expired",
+            super::strip_query(url)
+        ));
+    }
+    Ok(Ticket {
+        format: TICKET_FORMAT.into(),
+        kind: kind.into(),
+        object: super::strip_query(url),
+        upload_id: String::new(),
+        expires_unix,
+        part_size: 0,
+        max_size: 0,
+        parts: Vec::new(),
+        complete: String::new(),
+        abort: String::new(),
+        url: Some(url.to_string()),
+    })
+}
+
+/// When a SAS or presigned URL expires, from its own parameters.
+fn url_expiry(url: &str) -> Option<u64> {
+    let query = url.split_once('?')?.1;
+    let get = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.replace("%3A", ":").replace("%3a", ":"))
+    };
+    let unix = |text: &str| {
+        humantime::parse_rfc3339_weak(text)
+            .ok()?
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs())
+    };
+    if let Some(se) = get("se") {
+        return unix(&se);
+    }
+    if let (Some(date), Some(seconds)) = (get("X-Amz-Date"), get("X-Amz-Expires")) {
+        // 20261123T182600Z
+        let d = date.as_bytes();
+        if d.len() == 16 {
+            let text = format!(
+                "{}-{}-{}T{}:{}:{}Z",
+                &date[0..4],
+                &date[4..6],
+                &date[6..8],
+                &date[9..11],
+                &date[11..13],
+                &date[13..15]
+            );
+            return Some(unix(&text)? + seconds.parse::<u64>().ok()?);
+        }
+    }
+    get("Expires")?.parse().ok()
 }
 
 /// Reads a ticket file and refuses an expired one.
@@ -159,8 +267,12 @@ impl Signer for TicketSigner {
                 )
             })
     }
-    fn complete(&self) -> String {
-        self.0.complete.clone()
+    fn complete(&self, etags: &[String]) -> Completion {
+        Completion {
+            method: Method::Post,
+            url: self.0.complete.clone(),
+            body: completion_body(etags),
+        }
     }
     fn abort(&self) -> Option<String> {
         Some(self.0.abort.clone())
@@ -170,19 +282,71 @@ impl Signer for TicketSigner {
     }
 }
 
-/// Opens the upload a ticket describes (the collector's side).
-pub fn open_ticket(path: &std::path::Path) -> Result<(MultipartUpload, String), String> {
+/// Opens the upload a ticket describes (the collector's side). A `put-url`
+/// ticket holds the archive in memory up to `put_cap`, asking `stop` to end
+/// the collection `margin` bytes before it (see [`PutUpload`](super::PutUpload)).
+/// `expand` fills in `{host}`, `{time}` and `{case}` in the URL of an
+/// `azure-sas` or `put-url` ticket (a container SAS lets the host name its blob).
+pub fn open_ticket(
+    path: &std::path::Path,
+    put_cap: u64,
+    margin: u64,
+    stop: crate::engine::StopSignal,
+    expand: &dyn Fn(&str) -> String,
+) -> Result<(super::Upload, String), String> {
     let ticket = read_ticket(path)?;
     let object = ticket.object.clone();
+    if ticket.kind != KIND_S3_MULTIPART {
+        let Some(url) = ticket.url.as_deref().map(expand) else {
+            return Err(format!(
+                "{}: a `{}` ticket without its `url`",
+                path.display(),
+                ticket.kind
+            ));
+        };
+        let url = url.as_str();
+        let object = super::strip_query(url);
+        return match ticket.kind.as_str() {
+            KIND_AZURE_SAS => {
+                let (upload, object) = super::open_azure(url, DEFAULT_PART_SIZE)?;
+                Ok((super::Upload::Parts(upload), object))
+            }
+            KIND_PUT_URL => {
+                let upload = super::PutUpload::new(url, put_cap, margin, stop)?;
+                Ok((super::Upload::Put(upload), object))
+            }
+            other => Err(format!(
+                "{}: ticket kind `{other}` is not known to this collector",
+                path.display()
+            )),
+        };
+    }
     let first = ticket.part_size;
     let upload = MultipartUpload::new(Arc::new(TicketSigner(ticket)), object.clone(), first)
         .map_err(|e| format!("cannot start the upload thread: {e}"))?;
-    Ok((upload, object))
+    Ok((super::Upload::Parts(upload), object))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_tickets_expire_with_their_url() {
+        assert_eq!(
+            url_expiry("https://a/c/b?sv=2021-08-06&se=2030-01-02T03%3A04%3A05Z&sig=x"),
+            Some(1_893_553_445)
+        );
+        assert_eq!(
+            url_expiry("https://b.s3.amazonaws.com/k?X-Amz-Date=20300102T030405Z&X-Amz-Expires=60&X-Amz-Signature=x"),
+            Some(1_893_553_505)
+        );
+        assert_eq!(
+            url_expiry("https://h/k?Expires=1893553445&Signature=x"),
+            Some(1_893_553_445)
+        );
+        assert_eq!(url_expiry("https://h/k"), None);
+    }
 
     #[test]
     fn parts_cover_the_max_size() {

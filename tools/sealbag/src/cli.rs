@@ -44,7 +44,17 @@ enum Command {
         /// Print the report as JSON on stdout.
         #[arg(long)]
         json: bool,
-        /// The sealed archive (`-` for stdin).
+        /// Endpoint of an S3-compatible store for `s3://…`; default AWS's.
+        #[arg(long, value_name = "URL")]
+        s3_endpoint: Option<String>,
+        /// Region for `s3://…`; default AWS_REGION, else us-east-1.
+        #[arg(long, value_name = "REGION")]
+        s3_region: Option<String>,
+        /// The sealed archive (`-` for stdin; a split set by any part or its
+        /// index), or `s3://BUCKET/KEY` (credentials as for uploads: the
+        /// environment, ~/.aws/credentials, the instance role), or an
+        /// `https://…` URL that allows reading (an Azure read SAS, a presigned
+        /// GET): streamed, never stored.
         archive: PathBuf,
     },
     /// Extract an archive safely into a new folder, verifying as it goes.
@@ -65,13 +75,22 @@ enum Command {
     /// part, the completion and the abort into a JSON ticket. Push the ticket
     /// with the collector (`--upload-ticket FILE`): the host can write that
     /// one object until the ticket expires, and nothing else.
+    ///
+    /// With `--url` (or `--azure-sas`) instead: wrap an Azure SAS URL or a
+    /// presigned PUT URL made elsewhere into a ticket, so it reaches the host
+    /// as a file rather than on the command line (where the process list
+    /// shows it); the ticket expires with the URL.
     Ticket {
         /// The bucket.
-        #[arg(long)]
-        bucket: String,
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        bucket: Option<String>,
         /// The object key.
-        #[arg(long)]
-        key: String,
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        key: Option<String>,
+        /// An Azure SAS URL (`https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB?sv=…`,
+        /// create and write only) or a presigned PUT URL to carry in the ticket.
+        #[arg(long, alias = "azure-sas", value_name = "URL")]
+        url: Option<String>,
         /// How long the ticket stays valid (at most 7 days), e.g. `24h`.
         #[arg(long, value_parser = parse_duration, default_value = "24h")]
         expires: std::time::Duration,
@@ -179,9 +198,15 @@ fn run(command: Command) -> Result<Exit, String> {
         Command::Verify {
             identities,
             json,
+            s3_endpoint,
+            s3_region,
             archive,
         } => {
-            let report = match crate::open::open(&archive, &identities) {
+            let s3 = sealbag_common::upload::S3Options {
+                endpoint: s3_endpoint,
+                region: s3_region,
+            };
+            let report = match crate::open::open_any(&archive, &identities, &s3) {
                 Ok(plaintext) => verify(plaintext),
                 Err(failure) => damaged_or_usage(failure)?,
             };
@@ -191,7 +216,10 @@ fn run(command: Command) -> Result<Exit, String> {
                     serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
                 );
             }
-            print_report(&archive.display().to_string(), &report);
+            print_report(
+                &sealbag_common::upload::strip_query(&archive.display().to_string()),
+                &report,
+            );
             Ok(if report.is_intact() {
                 Exit::Complete
             } else {
@@ -224,6 +252,7 @@ fn run(command: Command) -> Result<Exit, String> {
         Command::Ticket {
             bucket,
             key,
+            url,
             expires,
             max_size,
             s3_endpoint,
@@ -234,12 +263,16 @@ fn run(command: Command) -> Result<Exit, String> {
                 endpoint: s3_endpoint,
                 region: s3_region,
             };
-            let ticket = sealbag_common::upload::make_ticket(
-                &format!("s3://{bucket}/{key}"),
-                &options,
-                expires,
-                max_size,
-            )?;
+            let ticket = match (url, bucket, key) {
+                (Some(url), _, _) => sealbag_common::upload::make_url_ticket(&url, expires)?,
+                (None, Some(bucket), Some(key)) => sealbag_common::upload::make_ticket(
+                    &format!("s3://{bucket}/{key}"),
+                    &options,
+                    expires,
+                    max_size,
+                )?,
+                _ => return Err("give `--bucket` and `--key`, or `--url`".into()),
+            };
             let json = serde_json::to_vec_pretty(&ticket).map_err(|e| e.to_string())?;
             let mut file = std::fs::File::options()
                 .write(true)
@@ -248,13 +281,26 @@ fn run(command: Command) -> Result<Exit, String> {
                 .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
             std::io::Write::write_all(&mut file, &json)
                 .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
-            eprintln!(
-                "wrote {}: {} parts presigned for {}, valid {}",
-                output.display(),
-                ticket.parts.len(),
-                ticket.object,
-                humantime_secs(expires)
-            );
+            if ticket.kind == sealbag_common::upload::KIND_S3_MULTIPART {
+                eprintln!(
+                    "wrote {}: {} parts presigned for {}, valid {}",
+                    output.display(),
+                    ticket.parts.len(),
+                    ticket.object,
+                    humantime_secs(expires)
+                );
+            } else {
+                eprintln!(
+                    "wrote {}: a `{}` ticket for {}, valid until {} (Unix time {})",
+                    output.display(),
+                    ticket.kind,
+                    ticket.object,
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(ticket.expires_unix)
+                    ),
+                    ticket.expires_unix
+                );
+            }
             Ok(Exit::Complete)
         }
         Command::Profile { command } => match command {

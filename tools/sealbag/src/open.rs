@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use sealbag_common::upload::{open_remote, S3Options};
+
 use sealbag_common::archive::{
     check_parts, find_split, open_plaintext, read_identities, OpenError, PartsReader, Plaintext,
     SplitSet,
@@ -20,16 +22,39 @@ pub fn open(
     archive: &Path,
     identity_files: &[std::path::PathBuf],
 ) -> Result<Plaintext, OpenFailure> {
-    open_inner(archive, identity_files)
+    open_inner(archive, identity_files, &S3Options::default())
+}
+
+/// Like [`open`], and `archive` may be `s3://BUCKET/KEY` (reached as
+/// `s3` says) or an `http(s)://` URL (a read SAS or presigned GET), streamed.
+pub fn open_any(
+    archive: &Path,
+    identity_files: &[std::path::PathBuf],
+    s3: &S3Options,
+) -> Result<Plaintext, OpenFailure> {
+    open_inner(archive, identity_files, s3)
 }
 
 fn open_inner(
     archive: &Path,
     identity_files: &[std::path::PathBuf],
+    s3: &S3Options,
 ) -> Result<Plaintext, OpenFailure> {
     let mut identities = Vec::new();
     for file in identity_files {
         identities.extend(read_identities(file).map_err(OpenFailure::Usage)?);
+    }
+    if let Some(url) = archive
+        .to_str()
+        .filter(|a| sealbag_common::upload::is_remote(a))
+    {
+        let (input, shown) = open_remote(url, s3).map_err(OpenFailure::Usage)?;
+        return open_plaintext(input, &identities).map_err(|e| match e {
+            OpenError::Io(io) => OpenFailure::Damaged(format!(
+                "damaged at its start: {io} (the first age chunk or zstd frame does not decode)"
+            )),
+            other => OpenFailure::Usage(format!("{shown}: {other}")),
+        });
     }
     let split = if archive == Path::new("-") {
         None
