@@ -9,3 +9,5 @@ mod limits;
 mod split;
 mod support;
 mod upload;
+#[cfg(feature = "yara")]
+mod yara;
