@@ -412,6 +412,11 @@ impl Hunt {
             })
             .collect();
         let mut yara_not_scanned = None;
+        // Scan before taking the counts' lock: a scan may take seconds.
+        let scanned = match (&self.yara, buffer) {
+            (Some(rules), Some(buffer)) => Some(rules.scan(&buffer, self.config.yara_timeout)),
+            _ => None,
+        };
         let mut counts = self.lock_counts();
         counts.files_checked += 1;
         counts.bytes_checked += size;
@@ -422,10 +427,11 @@ impl Hunt {
                 self.config.yara_max_size
             ));
         }
-        if let (Some(rules), Some(buffer)) = (&self.yara, buffer) {
-            counts.yara_scanned += 1;
-            match rules.scan(&buffer, self.config.yara_timeout) {
-                Ok(found) => hits.extend(found.into_iter().map(|m| {
+        match scanned {
+            None => {}
+            Some(Ok(found)) => {
+                counts.yara_scanned += 1;
+                hits.extend(found.into_iter().map(|m| {
                     hit(HitIndicator {
                         kind: "yara".into(),
                         value: m.rule,
@@ -436,12 +442,13 @@ impl Hunt {
                         tags: m.tags,
                         strings: m.strings,
                     })
-                })),
-                Err(error) => {
-                    counts.yara_failed += 1;
-                    tracing::warn!(path = %path, %error, "YARA scan failed");
-                    yara_not_scanned = Some(format!("scan failed: {error}"));
-                }
+                }));
+            }
+            Some(Err(error)) => {
+                counts.yara_scanned += 1;
+                counts.yara_failed += 1;
+                tracing::warn!(path = %path, %error, "YARA scan failed");
+                yara_not_scanned = Some(format!("scan failed: {error}"));
             }
         }
         drop(counts);
