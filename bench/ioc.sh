@@ -152,7 +152,7 @@ found() {
   zstd -dc "$work/out.tar.zst" | tar xO sealbag/hunt.json | python3 -c '
 import json, sys
 d = json.load(sys.stdin); c = d["counts"]
-print(f"|   found: {c[\"hits\"]} hit(s); {c[\"files_checked\"]} files checked, {c[\"yara_scanned\"]} scanned with {d.get(\"yara\", {}).get(\"rules\", 0)} YARA rules; computed {\"+\".join(d[\"computed\"])}")'
+print("|   found: %d hit(s); %d files checked, %d scanned with %d YARA rules; computed %s" % (c["hits"], c["files_checked"], c["yara_scanned"], d.get("yara", {}).get("rules", 0), "+".join(d["computed"])))'
 }
 
 c="$exe collect -q --root '$tree' --no-encrypt -o '$work/out.tar.zst'"
