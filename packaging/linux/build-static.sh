@@ -6,8 +6,19 @@
 # package musl-tools) for zstd's C code. Checks that the result has no
 # dynamic section (`readelf -d` says "There is no dynamic section").
 #
-# Usage: packaging/linux/build-static.sh   (from anywhere in the repository)
+# Usage: packaging/linux/build-static.sh [--yara]   (from anywhere in the repository)
+#   --yara   with the cargo feature `yara` (YARA rules via yara-x, which adds
+#            a WebAssembly runtime: see the README for the size), copied to
+#            sealbag-linux-yara beside the plain binary
 set -eu
+
+features=""
+suffix=""
+case "${1:-}" in
+    "") ;;
+    --yara) features="--features yara"; suffix="-yara" ;;
+    *) echo "error: unknown option $1 (only --yara)" >&2; exit 2 ;;
+esac
 
 TARGET=x86_64-unknown-linux-musl
 cd "$(dirname "$0")/../.."
@@ -29,10 +40,15 @@ fi
 export CC_x86_64_unknown_linux_musl=musl-gcc
 export CFLAGS_x86_64_unknown_linux_musl="-fno-pie"
 export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static"
-cargo build --release --locked -p sealbag-linux --target "$TARGET"
+# shellcheck disable=SC2086 # $features is empty or two words
+cargo build --release --locked -p sealbag-linux --target "$TARGET" $features
 
 # Absolute, so callers may use it from any directory (rpmbuild runs %install elsewhere).
 out="$(realpath "${CARGO_TARGET_DIR:-target}")/$TARGET/release/sealbag-linux"
+if [ -n "$suffix" ]; then
+    cp "$out" "$out$suffix"
+    out="$out$suffix"
+fi
 if readelf -d "$out" 2>&1 | grep -q "There is no dynamic section"; then
     echo "static: $out has no dynamic section" >&2
 else

@@ -6,6 +6,8 @@
 #   sealbag-linux_<version>_amd64.deb            /usr/bin/sealbag-linux,
 #                                                /usr/share/sealbag/profiles/
 #   sealbag-linux-<version>-1.x86_64.rpm         the same files (when rpmbuild exists)
+#   sealbag-linux-yara                           only with SEALBAG_YARA=1: the static
+#                                                binary with YARA rules (`--yara`), larger
 # Needs: what build-static.sh needs, and dpkg-deb; rpmbuild (Debian `rpm`) optional.
 # Usage: packaging/linux/package.sh
 set -euo pipefail
@@ -87,6 +89,12 @@ else
 fi
 
 cp "$bin" "$DIST/sealbag-linux"
+if [ "${SEALBAG_YARA:-0}" = 1 ]; then
+  # Last: building it rebuilds the collector with other features.
+  yara_bin=$(bash packaging/linux/build-static.sh --yara)
+  cp "$yara_bin" "$DIST/sealbag-linux-yara"
+  outputs+=("$DIST/sealbag-linux-yara")
+fi
 for f in "${outputs[@]}"; do
   echo "$f $(wc -c <"$f") bytes" >&2
 done

@@ -10,3 +10,5 @@ mod limits;
 mod split;
 mod support;
 mod upload;
+#[cfg(feature = "yara")]
+mod yara;

@@ -462,18 +462,22 @@ impl Run<'_> {
         archive_path
     }
 
-    /// Collects one entry; `known` carries the hits of a file the sweep
-    /// already read (it is then not checked again).
+    /// Collects one entry; `known` carries what the sweep found in a file
+    /// it already read (it is then not checked again).
     fn collect(
         &mut self,
         target: &Target,
         path: &SourcePath,
         metadata: &Metadata,
         case_sensitive: bool,
-        known: Option<Vec<crate::hunt::Hit>>,
+        known: Option<crate::hunt::Checked>,
     ) -> Result<(), SinkError> {
-        let (mut record, hits) =
+        let (mut record, checked) =
             self.collect_entry(target, path, metadata, case_sensitive, known)?;
+        if let Some(reason) = checked.yara_not_scanned {
+            record.extra.insert("yara".into(), reason.into());
+        }
+        let hits = checked.hits;
         if let (Some(hunt), false) = (&self.options.hunt, hits.is_empty()) {
             let mut hits = hits;
             for hit in &mut hits {
@@ -507,16 +511,17 @@ impl Run<'_> {
         self.emit(record)
     }
 
-    /// Collects one entry and returns its record (not yet emitted) and its hits.
+    /// Collects one entry and returns its record (not yet emitted) and what
+    /// the hunt found in it.
     fn collect_entry(
         &mut self,
         target: &Target,
         path: &SourcePath,
         metadata: &Metadata,
         case_sensitive: bool,
-        known: Option<Vec<crate::hunt::Hit>>,
-    ) -> Result<(ManifestRecord, Vec<crate::hunt::Hit>), SinkError> {
-        let known_or_none = |known: Option<Vec<crate::hunt::Hit>>| known.unwrap_or_default();
+        known: Option<crate::hunt::Checked>,
+    ) -> Result<(ManifestRecord, crate::hunt::Checked), SinkError> {
+        let known_or_none = |known: Option<crate::hunt::Checked>| known.unwrap_or_default();
         let mut record = ManifestRecord::new(path, &target.name, metadata.kind, Status::Ok)
             .with_metadata(metadata);
         match metadata.kind {
@@ -601,7 +606,7 @@ impl Run<'_> {
         }
         self.sink.add_file(&entry, &mut copy)?;
         let outcome = copy.finish();
-        let hits = match (hunt, tap) {
+        let checked = match (hunt, tap) {
             (Some(hunt), Some(tap)) => hunt.check(
                 path,
                 record_meta.size,
@@ -625,7 +630,7 @@ impl Run<'_> {
         if record.status == Status::Ok {
             self.parse(target, path, &archive_path, &mut record)?;
         }
-        Ok((record, hits))
+        Ok((record, checked))
     }
 
     fn collect_link(

@@ -179,19 +179,19 @@ impl Run<'_> {
         tally.files += 1;
         tally.bytes += read;
         let sha256 = crate::profile::hex(&hasher.finalize());
-        let mut hits = hunt.check(path, read, &sha256, tap, case_sensitive, SWEEP_TARGET);
-        if hits.is_empty() {
+        let mut checked = hunt.check(path, read, &sha256, tap, case_sensitive, SWEEP_TARGET);
+        if checked.hits.is_empty() {
             return Ok(());
         }
         if read < size {
-            for hit in &mut hits {
+            for hit in &mut checked.hits {
                 hit.note = Some(format!(
                     "shrank while swept: listed as {size} bytes, {read} read"
                 ));
             }
         }
         self.seen.insert(path.clone());
-        self.collect(target, path, metadata, case_sensitive, Some(hits))
+        self.collect(target, path, metadata, case_sensitive, Some(checked))
     }
 }
 

@@ -41,6 +41,9 @@ pub const DEFAULT_SWEEP_MAX_FILE_SIZE: u64 = 512 << 20;
 /// Offsets kept per YARA string in a hit.
 #[cfg(feature = "yara")]
 const MAX_OFFSETS: usize = 8;
+/// Files listed by name in `sealbag/hunt.json` as not scanned with YARA
+/// (the counts go on past it).
+const MAX_NOT_SCANNED_LISTED: usize = 10_000;
 
 /// Why hunting cannot start (the run does not either: exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -111,9 +114,11 @@ pub struct HuntCounts {
     pub bytes_checked: u64,
     /// Files scanned with YARA.
     pub yara_scanned: u64,
-    /// Files not scanned with YARA: larger than `--yara-max-size`.
+    /// Files not scanned with YARA: larger than `--yara-max-size` (each
+    /// listed in `yara_not_scanned`, and in its manifest record's `yara`
+    /// field when collected).
     pub yara_too_large: u64,
-    /// YARA scans that failed or ran out of time (each logged with its path).
+    /// YARA scans that failed or ran out of time (listed likewise).
     pub yara_failed: u64,
     /// Files the sweep read.
     pub swept_files: u64,
@@ -139,6 +144,10 @@ pub struct HuntSummary {
     pub yara_max_size: u64,
     /// `--yara-timeout`, in seconds.
     pub yara_timeout_secs: f64,
+    /// Files YARA did not scan (too large, failed, out of time), the first
+    /// 10 000 of them; `counts` has the totals.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub yara_not_scanned: Vec<NotScanned>,
     /// Whether MD5 / SHA-1 were computed (some indicator needed them).
     pub computed: Vec<&'static str>,
     /// The sweep's paths.
@@ -148,6 +157,30 @@ pub struct HuntSummary {
     pub sweep_max_file_size: Option<u64>,
     /// The counts.
     pub counts: HuntCounts,
+}
+
+/// A file YARA did not scan, in `sealbag/hunt.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotScanned {
+    /// The path on the source.
+    pub path: String,
+    /// The exact path bytes, when `path` is not valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_b64: Option<String>,
+    /// Its size.
+    pub size: u64,
+    /// Why: over `--yara-max-size`, or the scan's error (`timeout`).
+    pub reason: String,
+}
+
+/// What checking one file found: its hits, and whether YARA scanned it.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// The hits.
+    pub hits: Vec<Hit>,
+    /// Why YARA did not scan the file, when rules were loaded and it did
+    /// not: the manifest record's `yara` field.
+    pub yara_not_scanned: Option<String>,
 }
 
 /// The indicator, or rule, behind a hit.
@@ -232,6 +265,7 @@ pub struct Hunt {
     config: HuntConfig,
     log: Mutex<HitLog>,
     counts: Mutex<HuntCounts>,
+    not_scanned: Mutex<Vec<NotScanned>>,
 }
 
 impl std::fmt::Debug for Hunt {
@@ -282,6 +316,7 @@ impl Hunt {
                 error: None,
             }),
             counts: Mutex::new(HuntCounts::default()),
+            not_scanned: Mutex::new(Vec::new()),
         })
     }
 
@@ -316,8 +351,8 @@ impl Hunt {
         }
     }
 
-    /// The hits of one file just read: `name` is its base name, `sha256`
-    /// the hash of the bytes read, `tap` what saw them.
+    /// The hits of one file just read: `sha256` is the hash of the bytes
+    /// read, `tap` what saw them; and whether YARA scanned it.
     pub fn check(
         &self,
         path: &SourcePath,
@@ -326,9 +361,9 @@ impl Hunt {
         tap: FileTap,
         case_sensitive: bool,
         found_by: &str,
-    ) -> Vec<Hit> {
+    ) -> Checked {
         let Some(sha256_bytes) = crate::ioc::parse_hex::<32>(sha256) else {
-            return Vec::new();
+            return Checked::default();
         };
         let FileTap {
             md5,
@@ -376,16 +411,27 @@ impl Hunt {
                 })
             })
             .collect();
+        let mut yara_not_scanned = None;
+        // Scan before taking the counts' lock: a scan may take seconds.
+        let scanned = match (&self.yara, buffer) {
+            (Some(rules), Some(buffer)) => Some(rules.scan(&buffer, self.config.yara_timeout)),
+            _ => None,
+        };
         let mut counts = self.lock_counts();
         counts.files_checked += 1;
         counts.bytes_checked += size;
         if too_large {
             counts.yara_too_large += 1;
+            yara_not_scanned = Some(format!(
+                "not scanned: larger than --yara-max-size ({size} > {} bytes)",
+                self.config.yara_max_size
+            ));
         }
-        if let (Some(rules), Some(buffer)) = (&self.yara, buffer) {
-            counts.yara_scanned += 1;
-            match rules.scan(&buffer, self.config.yara_timeout) {
-                Ok(found) => hits.extend(found.into_iter().map(|m| {
+        match scanned {
+            None => {}
+            Some(Ok(found)) => {
+                counts.yara_scanned += 1;
+                hits.extend(found.into_iter().map(|m| {
                     hit(HitIndicator {
                         kind: "yara".into(),
                         value: m.rule,
@@ -396,14 +442,34 @@ impl Hunt {
                         tags: m.tags,
                         strings: m.strings,
                     })
-                })),
-                Err(error) => {
-                    counts.yara_failed += 1;
-                    tracing::warn!(path = %path, %error, "YARA scan failed");
-                }
+                }));
+            }
+            Some(Err(error)) => {
+                counts.yara_scanned += 1;
+                counts.yara_failed += 1;
+                tracing::warn!(path = %path, %error, "YARA scan failed");
+                yara_not_scanned = Some(format!("scan failed: {error}"));
             }
         }
-        hits
+        drop(counts);
+        if let Some(reason) = &yara_not_scanned {
+            let mut list = match self.not_scanned.lock() {
+                Ok(list) => list,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if list.len() < MAX_NOT_SCANNED_LISTED {
+                list.push(NotScanned {
+                    path: text.clone(),
+                    path_b64: b64.clone(),
+                    size,
+                    reason: reason.clone(),
+                });
+            }
+        }
+        Checked {
+            hits,
+            yara_not_scanned,
+        }
     }
 
     /// Records hits (their archive paths set) in the hit log.
@@ -490,6 +556,10 @@ impl Hunt {
             yara: self.yara.as_ref().map(YaraRules::summary),
             yara_max_size: self.config.yara_max_size,
             yara_timeout_secs: self.config.yara_timeout.as_secs_f64(),
+            yara_not_scanned: match self.not_scanned.lock() {
+                Ok(list) => list.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            },
             computed,
             sweep: self
                 .config

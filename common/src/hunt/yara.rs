@@ -65,10 +65,24 @@ pub struct RulesFile {
 }
 
 /// Compiled rules.
+///
+/// The rules are shared (`yara_x::Rules` is `Send + Sync`); a
+/// `yara_x::Scanner` is not `Send`, so each thread that scans keeps its own,
+/// made on first use (see [`YaraRules::scan`]).
 pub struct YaraRules {
     summary: RulesSummary,
     #[cfg(feature = "yara")]
-    scanner: std::sync::Mutex<yara_x::Scanner<'static>>,
+    rules: &'static yara_x::Rules,
+    /// Tells this set's scanners from those of another set in the same thread.
+    #[cfg(feature = "yara")]
+    id: u64,
+}
+
+#[cfg(feature = "yara")]
+thread_local! {
+    /// This thread's scanner, and the [`YaraRules::id`] of its rules.
+    static SCANNER: std::cell::RefCell<Option<(u64, yara_x::Scanner<'static>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl YaraRules {
@@ -128,37 +142,44 @@ impl YaraRules {
     /// The rules matching `data`, giving up after `timeout`.
     #[cfg(feature = "yara")]
     pub fn scan(&self, data: &[u8], timeout: Duration) -> Result<Vec<YaraMatch>, String> {
-        let mut scanner = match self.scanner.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        scanner.set_timeout(timeout);
-        let results = scanner.scan(data).map_err(|e| e.to_string())?;
-        let namespaces: std::collections::HashMap<&str, &str> = self
-            .summary
-            .files
-            .iter()
-            .map(|f| (f.namespace.as_str(), f.file.as_str()))
-            .collect();
-        Ok(results
-            .matching_rules()
-            .map(|rule| YaraMatch {
-                rule: rule.identifier().to_string(),
-                namespace: rule.namespace().to_string(),
-                source: namespaces
-                    .get(rule.namespace())
-                    .map_or_else(String::new, |f| f.to_string()),
-                tags: rule.tags().map(|t| t.identifier().to_string()).collect(),
-                strings: rule
-                    .patterns()
-                    .filter(|p| p.matches().len() > 0)
-                    .map(|p| YaraString {
-                        identifier: p.identifier().to_string(),
-                        offsets: super::first_offsets(p.matches().map(|m| m.range().start as u64)),
-                    })
-                    .collect(),
-            })
-            .collect())
+        SCANNER.with_borrow_mut(|slot| {
+            let scanner = match slot {
+                Some((id, scanner)) if *id == self.id => scanner,
+                _ => &mut slot.insert((self.id, yara_x::Scanner::new(self.rules))).1,
+            };
+            scanner.set_timeout(timeout);
+            let results = scanner.scan(data).map_err(|e| match e {
+                yara_x::ScanError::Timeout => format!(
+                    "timeout after {} (--yara-timeout)",
+                    humantime::format_duration(timeout)
+                ),
+                other => other.to_string(),
+            })?;
+            Ok(results
+                .matching_rules()
+                .map(|rule| YaraMatch {
+                    rule: rule.identifier().to_string(),
+                    namespace: rule.namespace().to_string(),
+                    source: self
+                        .summary
+                        .files
+                        .iter()
+                        .find(|f| f.namespace == rule.namespace())
+                        .map_or_else(String::new, |f| f.file.clone()),
+                    tags: rule.tags().map(|t| t.identifier().to_string()).collect(),
+                    strings: rule
+                        .patterns()
+                        .filter(|p| p.matches().len() > 0)
+                        .map(|p| YaraString {
+                            identifier: p.identifier().to_string(),
+                            offsets: super::first_offsets(
+                                p.matches().map(|m| m.range().start as u64),
+                            ),
+                        })
+                        .collect(),
+                })
+                .collect())
+        })
     }
 
     /// Never called: [`YaraRules::compile`] refuses without the feature.
@@ -173,25 +194,54 @@ fn build(
     sources: Vec<(String, String, String)>,
     mut summary: RulesSummary,
 ) -> Result<YaraRules, HuntError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
     let mut compiler = yara_x::Compiler::new();
     for (file, namespace, text) in &sources {
         compiler.new_namespace(namespace);
         let source = yara_x::SourceCode::from(text.as_str()).with_origin(file.as_str());
-        compiler.add_source(source).map_err(|e| HuntError::Yara {
-            path: file.clone(),
-            message: e.to_string(),
-        })?;
+        if let Err(e) = compiler.add_source(source) {
+            // `file:line:column: title`, then yara-x's own report with the
+            // offending line underlined.
+            let at = e
+                .labels()
+                .next()
+                .map(|label| line_column(text, label.span().start()));
+            return Err(HuntError::Yara {
+                path: match at {
+                    Some((line, column)) => format!("{file}:{line}:{column}"),
+                    None => file.clone(),
+                },
+                message: format!("{}\n{e}", e.title()),
+            });
+        }
     }
     let rules = compiler.build();
     summary.rules = rules.iter().len();
-    // The rules live as long as the process (one run); a scanner borrows them.
+    // The rules live as long as the process (one run); scanners borrow them.
     let rules: &'static yara_x::Rules = Box::leak(Box::new(rules));
-    let mut scanner = yara_x::Scanner::new(rules);
-    scanner.max_matches_per_pattern(super::MAX_OFFSETS);
     Ok(YaraRules {
         summary,
-        scanner: std::sync::Mutex::new(scanner),
+        rules,
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
     })
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+#[cfg(feature = "yara")]
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
 }
 
 #[cfg(not(feature = "yara"))]
@@ -284,5 +334,19 @@ mod tests {
             .expect("refused");
         assert!(matches!(err, HuntError::NoYara));
         assert!(err.to_string().contains("built without the `yara` feature"));
+    }
+}
+
+#[cfg(all(test, feature = "yara"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters_not_bytes() {
+        let text = "rule a {\n  // é\n  condition: é and\n}";
+        let offset = text.find(" and").expect("and") + 1;
+        assert_eq!(line_column(text, offset), (3, 16));
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, text.len() + 5), (4, 2));
     }
 }
