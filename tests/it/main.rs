@@ -3,6 +3,7 @@
 
 mod cli_errors;
 mod collect;
+mod config;
 mod faults;
 mod ioc;
 mod limits;

@@ -3,5 +3,7 @@
 //! why it is sound.
 
 mod priority;
+mod registry;
 
 pub use priority::lower_priority;
+pub use registry::{read_policy_key, RegistryValue};
