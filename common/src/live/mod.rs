@@ -4,6 +4,8 @@
 
 mod priority;
 mod registry;
+mod signals;
 
 pub use priority::lower_priority;
 pub use registry::{read_policy_key, RegistryValue};
+pub use signals::on_interrupt;
