@@ -34,6 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect from this machine (or a mounted tree) into a sealed archive.
+    #[command(after_help = CONFIG_HELP)]
     Collect {
         #[command(flatten)]
         args: Box<CollectArgs>,

@@ -37,6 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect from this Mac (or a mounted tree or an APFS image) into a sealed archive.
+    #[command(after_help = CONFIG_HELP)]
     Collect {
         #[command(flatten)]
         args: Box<CollectArgs>,

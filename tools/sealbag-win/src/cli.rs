@@ -34,6 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect from this machine's volume, or an NTFS image, into a sealed archive.
+    #[command(after_help = CONFIG_HELP)]
     Collect {
         #[command(flatten)]
         args: Box<CollectArgs>,
