@@ -140,6 +140,21 @@ if want windows; then
         test "$(cat "$r/Users/alice/Downloads/setup.exe:Zone.Identifier" 2>/dev/null | od -An -c | tr -d ' \n')" \
              = "$(printf '[ZoneTransfer]\r\nZoneId=3\r\nHostUrl=https://example.invalid/setup.exe\r\n' | od -An -c | tr -d ' \n')"
       check "wine: manifest (sealbag/manifest.jsonl) present" test -s "$w/x/sealbag/manifest.jsonl"
+      # The registry policy key, read with the real advapi32 calls (Wine's registry).
+      key='HKLM\SOFTWARE\Policies\sealbag'
+      "$wine" reg add "$key" /v case /t REG_SZ /d IR-WINE /f >/dev/null 2>&1
+      "$wine" reg add "$key" /v recipients /t REG_MULTI_SZ /d "$pub" /f >/dev/null 2>&1
+      "$wine" reg add "$key" /v low_priority /t REG_DWORD /d 1 /f >/dev/null 2>&1
+      show=$(cd "$w" && "$wine" sealbag-win.exe config show 2>&1 | tr -d '\r')
+      for line in 'case = "IR-WINE"' "recipients = [\"$pub\"]" 'low_priority = true'; do
+        check "wine: config show takes '$line' from $key" \
+          grep -qF "$line" <<<"$(grep -F "# $key" <<<"$show")"
+      done
+      "$wine" reg add "$key" /v no_encrypt /t REG_DWORD /d 1 /f >/dev/null 2>&1
+      (cd "$w" && "$wine" sealbag-win.exe collect --image fixture1.raw --output refused.age >/dev/null 2>"$w/refused.err")
+      rc=$?
+      check "wine: no_encrypt in the policy key is refused (exit 2, nothing written)" \
+        sh -c "test $rc = 2 && ! test -e '$w/refused.age' && grep -q 'no_encrypt' '$w/refused.err'"
     else
       skip "wine not available: sealbag-win.exe not started (optional)"
     fi

@@ -24,32 +24,34 @@ if ! python3 -c 'import ziglang' 2>/dev/null || ! command -v cargo-zigbuild >/de
     || python3 -m pip install --quiet --break-system-packages ziglang cargo-zigbuild
 fi
 
-# objc2 (through ctrlc → dispatch2) asks the linker for libobjc, which zig
-# does not ship without Apple's SDK: a text stub (.tbd) stands in for it. The
-# binary then loads the real /usr/lib/libobjc.A.dylib on the Mac.
-stubs=$(mktemp -d)
-trap 'rm -rf "$stubs"' EXIT
-cat >"$stubs/libobjc.tbd" <<'TBD'
+# No Apple SDK here: zig ships libSystem, but not the frameworks. The one
+# framework left in the link is CoreFoundation (chrono -> iana-time-zone reads
+# the system time zone with it; macos-unifiedlogs needs chrono's clock): a text
+# stub (.tbd) naming the real framework and the seven functions used stands in
+# for it; the Mac loads the real one. (ctrlc, whose libdispatch backend pulled
+# objc2 and Foundation, is no longer used on Unix: common/src/live/signals.rs.)
+# The stub lives at a fixed path in the target dir, so RUSTFLAGS stay the same
+# from one build to the next and cargo's cache holds.
+stubs="$TARGET_DIR/macos-sdk-stubs"
+mkdir -p "$stubs/CoreFoundation.framework"
+cat >"$stubs/CoreFoundation.framework/CoreFoundation.tbd" <<'TBD'
 --- !tapi-tbd
 tbd-version: 4
 targets: [ x86_64-macos, arm64-macos ]
-install-name: '/usr/lib/libobjc.A.dylib'
+install-name: '/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation'
 exports:
   - targets: [ x86_64-macos, arm64-macos ]
-    symbols: [ _objc_msgSend, _objc_retain, _objc_release, _objc_autorelease,
-               _objc_retainAutoreleasedReturnValue, _objc_autoreleaseReturnValue,
-               _objc_getClass, _sel_registerName, _objc_retainBlock,
-               _objc_autoreleasePoolPush, _objc_autoreleasePoolPop,
-               __NSConcreteStackBlock, __NSConcreteGlobalBlock, __Block_copy, __Block_release ]
+    symbols: [ _CFRelease, _CFStringGetBytes, _CFStringGetCStringPtr, _CFStringGetLength,
+               _CFTimeZoneCopySystem, _CFTimeZoneGetName, _CFTimeZoneResetSystem ]
 ...
 TBD
-export RUSTFLAGS="${RUSTFLAGS:-} -L native=$stubs"
+export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-F$stubs"
 
 cargo zigbuild --release --locked -p sealbag-mac --target universal2-apple-darwin
 bin="$TARGET_DIR/universal2-apple-darwin/release/sealbag-mac"
 
 # The packaging helper: its own workspace and lock file, never shipped.
-CARGO_TARGET_DIR="$TARGET_DIR/pkgtool" cargo build --release --locked \
+RUSTFLAGS= CARGO_TARGET_DIR="$TARGET_DIR/pkgtool" cargo build --release --locked \
   --manifest-path packaging/pkgtool/Cargo.toml
 pkgtool="$TARGET_DIR/pkgtool/release/sealbag-pkgtool"
 

@@ -4,6 +4,7 @@
 mod azure;
 mod cli_errors;
 mod collect;
+mod config;
 mod faults;
 mod ioc;
 mod limits;

@@ -154,7 +154,7 @@ pub struct CollectArgs {
 }
 
 /// Bytes per second from `MB/s` (decimal megabytes, fractions allowed).
-fn parse_rate_arg(text: &str) -> Result<u64, String> {
+pub(super) fn parse_rate_arg(text: &str) -> Result<u64, String> {
     let hint = "write megabytes per second, e.g. `20` or `2.5`";
     let value: f64 = text
         .trim()

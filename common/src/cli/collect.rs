@@ -270,7 +270,7 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
         .map_err(|e| format!("cannot write to {output_name}: {e}"))?;
 
     let handler_stop = stop.clone();
-    if let Err(e) = ctrlc::set_handler(move || {
+    if let Err(e) = crate::live::on_interrupt(move || {
         handler_stop.request(StopReason::Interrupted);
     }) {
         tracing::warn!(

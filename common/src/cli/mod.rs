@@ -7,6 +7,7 @@
 
 mod args;
 pub mod collect;
+pub mod config;
 mod exit;
 mod hunt;
 mod logging;

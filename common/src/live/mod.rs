@@ -3,5 +3,9 @@
 //! why it is sound.
 
 mod priority;
+mod registry;
+mod signals;
 
 pub use priority::lower_priority;
+pub use registry::{read_policy_key, RegistryValue};
+pub use signals::on_interrupt;

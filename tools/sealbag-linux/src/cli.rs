@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sealbag_common::cli::{
-    collect, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
+    collect, config, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
 };
 use sealbag_common::profile::TargetOs;
 use sealbag_common::source::PartitionSpec;
@@ -23,7 +23,7 @@ use crate::image::{format_layout, layout};
 /// partial, or the run was stopped early (the archive says which); 2 failed
 /// (bad usage, profile or key; no archive).
 #[derive(Debug, Parser)]
-#[command(name = "sealbag-linux", version = sealbag_common::VERSION, about, long_about)]
+#[command(name = "sealbag-linux", version = sealbag_common::VERSION, about, long_about, after_help = CONFIG_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,6 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect from this machine (or a mounted tree) into a sealed archive.
+    #[command(after_help = CONFIG_HELP)]
     Collect {
         #[command(flatten)]
         args: Box<CollectArgs>,
@@ -59,6 +60,12 @@ enum Command {
     },
     /// List the embedded profiles.
     Profiles,
+    /// Show the machine-wide configuration `collect` would use, and where
+    /// each value comes from.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// List the partitions of a disk image or device: number, archive
     /// folder, offset, size, content, label, type, and whether `collect
     /// --image` reads it. Reads only the table and each partition's first
@@ -73,6 +80,15 @@ enum Command {
     },
 }
 
+/// Appended to `--help`: where the configuration comes from.
+const CONFIG_HELP: &str = "Configuration: `collect` takes recipients, output, case, operator, profile \
+and other flags from `sealbag.toml` beside the binary, then from `/etc/sealbag/sealbag.toml`; \
+flags given on the command line win. `sealbag-linux config show` prints what applies and where each value comes from. \
+A configuration never turns encryption off.";
+
+/// Where `sealbag-linux` finds its machine-wide configuration.
+const CONFIG: config::Platform = config::Platform::Linux;
+
 const TOOL: collect::Tool = collect::Tool {
     name: "sealbag-linux",
     version: sealbag_common::VERSION,
@@ -83,12 +99,20 @@ const TOOL: collect::Tool = collect::Tool {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let log = init_logging(&cli.log);
-    match cli.command {
+    let mut command = cli.command;
+    if let Command::Collect { args, .. } = &mut command {
+        // Machine-wide configuration under the flags (see `config show`).
+        if config::apply_config(&TOOL, CONFIG, args).is_err() {
+            return Exit::Failed.into();
+        }
+    }
+    match command {
         Command::Profiles => {
             print_embedded_profiles(TargetOs::Linux);
             Exit::Complete.into()
         }
         Command::Partitions { image, json } => partitions(&image, json),
+        Command::Config { command } => config::run_config(&TOOL, CONFIG, command).into(),
         Command::Collect {
             args,
             image: Some(image),

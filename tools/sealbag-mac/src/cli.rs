@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sealbag_common::cli::{
-    collect, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
+    collect, config, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
 };
 use sealbag_common::engine::Hooks;
 use sealbag_common::profile::TargetOs;
@@ -26,7 +26,7 @@ use sealbag_common::FsSource;
 /// partial, or the run was stopped early (the archive says which); 2 failed
 /// (bad usage, profile or key; no archive).
 #[derive(Debug, Parser)]
-#[command(name = "sealbag-mac", version = sealbag_common::VERSION, about, long_about)]
+#[command(name = "sealbag-mac", version = sealbag_common::VERSION, about, long_about, after_help = CONFIG_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,6 +37,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect from this Mac (or a mounted tree or an APFS image) into a sealed archive.
+    #[command(after_help = CONFIG_HELP)]
     Collect {
         #[command(flatten)]
         args: Box<CollectArgs>,
@@ -70,6 +71,29 @@ enum Command {
     },
     /// List the embedded profiles.
     Profiles,
+    /// Show the machine-wide configuration `collect` would use, and where
+    /// each value comes from.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
+}
+
+/// Appended to `--help`: where the configuration comes from.
+const CONFIG_HELP: &str = "Configuration: `collect` takes recipients, output, case, operator, profile \
+and other flags from `sealbag.toml` beside the binary, then from the managed preferences `/Library/Managed Preferences/org.sealbag.sealbag.plist` (a configuration profile for the domain `org.sealbag.sealbag`); \
+flags given on the command line win. `sealbag-mac config show` prints what applies and where each value comes from. \
+A configuration never turns encryption off.";
+
+/// Where `sealbag-mac` finds its machine-wide configuration.
+const CONFIG: config::Platform = config::Platform::Macos(read_managed_preferences);
+
+/// The managed preferences plist (XML or binary) as JSON, with the
+/// collector's own bounded reader.
+fn read_managed_preferences(bytes: &[u8]) -> Result<serde_json::Value, String> {
+    crate::plist::parse_bytes(bytes)
+        .map(|parsed| parsed.value)
+        .map_err(|e| e.to_string())
 }
 
 const TOOL: collect::Tool = collect::Tool {
@@ -97,11 +121,19 @@ pub fn hooks() -> Hooks {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let log = init_logging(&cli.log);
-    match cli.command {
+    let mut command = cli.command;
+    if let Command::Collect { args, .. } = &mut command {
+        // Machine-wide configuration under the flags (see `config show`).
+        if config::apply_config(&TOOL, CONFIG, args).is_err() {
+            return Exit::Failed.into();
+        }
+    }
+    match command {
         Command::Profiles => {
             print_embedded_profiles(TargetOs::Macos);
             Exit::Complete.into()
         }
+        Command::Config { command } => config::run_config(&TOOL, CONFIG, command).into(),
         Command::Volumes { image, partition } => {
             match crate::apfs::list_image(&image, partition) {
                 Ok(listing) => match serde_json::to_string_pretty(&listing) {

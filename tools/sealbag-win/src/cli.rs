@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use sealbag_common::cli::{
-    collect, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
+    collect, config, init_logging, print_embedded_profiles, CollectArgs, Exit, LogArgs,
 };
 use sealbag_common::engine::Hooks;
 use sealbag_common::profile::TargetOs;
@@ -23,7 +23,7 @@ use crate::EvtxFileParser;
 /// Exit codes: 0 complete; 1 finished, but some files are in error or
 /// partial, or the run was stopped early; 2 failed (no archive).
 #[derive(Debug, Parser)]
-#[command(name = "sealbag-win", version = sealbag_common::VERSION, about, long_about)]
+#[command(name = "sealbag-win", version = sealbag_common::VERSION, about, long_about, after_help = CONFIG_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,6 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Collect from this machine's volume, or an NTFS image, into a sealed archive.
+    #[command(after_help = CONFIG_HELP)]
     Collect {
         #[command(flatten)]
         args: Box<CollectArgs>,
@@ -55,7 +56,22 @@ enum Command {
     },
     /// List the embedded profiles.
     Profiles,
+    /// Show the machine-wide configuration `collect` would use, and where
+    /// each value comes from.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
 }
+
+/// Appended to `--help`: where the configuration comes from.
+const CONFIG_HELP: &str = "Configuration: `collect` takes recipients, output, case, operator, profile \
+and other flags from `sealbag.toml` beside the binary, then from `%ProgramData%\\sealbag\\sealbag.toml`, then from the registry policy key `HKLM\\SOFTWARE\\Policies\\sealbag`; \
+flags given on the command line win. `sealbag-win config show` prints what applies and where each value comes from. \
+A configuration never turns encryption off.";
+
+/// Where `sealbag-win` finds its machine-wide configuration.
+const CONFIG: config::Platform = config::Platform::Windows;
 
 const TOOL: collect::Tool = collect::Tool {
     name: "sealbag-win",
@@ -84,11 +100,19 @@ pub fn archive_prefix(volume: &str) -> Vec<u8> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let log = init_logging(&cli.log);
-    match cli.command {
+    let mut command = cli.command;
+    if let Command::Collect { args, .. } = &mut command {
+        // Machine-wide configuration under the flags (see `config show`).
+        if config::apply_config(&TOOL, CONFIG, args).is_err() {
+            return Exit::Failed.into();
+        }
+    }
+    match command {
         Command::Profiles => {
             print_embedded_profiles(TargetOs::Windows);
             Exit::Complete.into()
         }
+        Command::Config { command } => config::run_config(&TOOL, CONFIG, command).into(),
         Command::Collect {
             args,
             image,

@@ -1,5 +1,6 @@
 //! Integration tests of `sealbag-mac`: one binary, one module per concern.
 
+mod config;
 mod e2e;
 mod fixture;
 mod full_disk_access;
