@@ -25,13 +25,42 @@ mod imp {
     extern "C" fn on_signal(_: libc::c_int) {
         let fd = PIPE_WRITE.load(Ordering::Relaxed);
         if fd >= 0 {
+            // write(2) may set errno, which the interrupted code may be
+            // about to read: keep it as it was.
+            let saved = std::io::Error::last_os_error().raw_os_error();
             let byte = 1u8;
             // SAFETY: write(2) is async-signal-safe; `byte` lives for the
             // call; a full pipe (non-blocking) just drops this wake-up.
             unsafe {
                 libc::write(fd, (&byte as *const u8).cast(), 1);
             }
+            if let Some(errno) = saved {
+                set_errno(errno);
+            }
         }
+    }
+
+    /// Restores errno in the signal handler (async-signal-safe: a store to
+    /// the thread's errno location).
+    fn set_errno(value: libc::c_int) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: __errno_location returns this thread's errno slot.
+        unsafe {
+            *libc::__errno_location() = value;
+        }
+        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+        // SAFETY: __error returns this thread's errno slot.
+        unsafe {
+            *libc::__error() = value;
+        }
+        #[cfg(not(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd"
+        )))]
+        let _ = value;
     }
 
     pub fn install(handler: impl Fn() + Send + 'static) -> Result<(), String> {
