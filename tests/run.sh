@@ -25,6 +25,14 @@ if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3' >/dev
 fi
 
 # The Azure upload tests (tests/it/azure.rs) install npm's azurite@3 themselves
-# into $CARGO_TARGET_DIR/tmp/azurite (Node.js and npm: tests/deps/azure.apt).
+# into $CARGO_TARGET_DIR/tmp/azurite. They need Node.js with npm: installed
+# from Debian only when absent (a machine may have NodeSource's nodejs, which
+# carries npm and conflicts with Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  echo "tests/run.sh: installing nodejs npm (for Azurite)" >&2
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
 
 cargo test --workspace --locked "$@"

@@ -9,7 +9,7 @@
 //!
 //! Azurite is installed by this harness with `npm install --prefix
 //! $CARGO_TARGET_TMPDIR/azurite azurite@3` the first time (Node.js and npm
-//! from tests/deps/azure.apt). Without npm or the registry the tests skip
+//! installed by tests/run.sh when absent). Without npm or the registry the tests skip
 //! loudly, and fail under `CI=true`.
 
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ fn installed() -> Option<&'static PathBuf> {
                 };
                 assert!(
                     std::env::var("CI").as_deref() != Ok("true"),
-                    "cannot install azurite under CI (`npm install azurite@3`; Node.js and npm from tests/deps/azure.apt): {why}"
+                    "cannot install azurite under CI (`npm install azurite@3`; Node.js and npm: tests/run.sh installs them when absent): {why}"
                 );
                 eprintln!("!!! SKIPPED: azurite (npm) could not be installed: {why}; the Azure upload tests did not run");
                 None
