@@ -11,7 +11,7 @@
 
 mod yara;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -252,9 +252,10 @@ impl Hit {
     }
 }
 
-/// Hits as JSON lines, zstd-compressed in memory until the end of the run.
+/// Hits as JSON lines, zstd-compressed in memory until the end of the run
+/// (the engine's buffer for generated members, with its memory cap).
 struct HitLog {
-    encoder: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
+    buffer: Option<crate::engine::GeneratedBuffer>,
     error: Option<String>,
 }
 
@@ -302,8 +303,8 @@ impl Hunt {
             tracing::info!(rules = rules.rule_count(), "YARA rules compiled");
             Some(rules)
         };
-        let encoder =
-            zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|e| HuntError::Yara {
+        let buffer = crate::engine::GeneratedBuffer::new(crate::engine::DEFAULT_GENERATED_CAP)
+            .map_err(|e| HuntError::Yara {
                 path: String::new(),
                 message: format!("cannot start the hit log: {e}"),
             })?;
@@ -312,7 +313,7 @@ impl Hunt {
             yara,
             config,
             log: Mutex::new(HitLog {
-                encoder: Some(encoder),
+                buffer: Some(buffer),
                 error: None,
             }),
             counts: Mutex::new(HuntCounts::default()),
@@ -487,18 +488,18 @@ impl Hunt {
                 label = hit.indicator.label.as_deref().unwrap_or(""),
                 "IOC hit"
             );
-            let Some(encoder) = log.encoder.as_mut() else {
+            let Some(buffer) = log.buffer.as_mut() else {
                 continue;
             };
             let written = serde_json::to_vec(hit)
                 .map_err(std::io::Error::other)
                 .and_then(|mut line| {
                     line.push(b'\n');
-                    encoder.write_all(&line)
+                    buffer.write_all(&line)
                 });
             if let Err(e) = written {
                 log.error = Some(e.to_string());
-                log.encoder = None;
+                log.buffer = None;
             }
         }
     }
@@ -535,15 +536,10 @@ impl Hunt {
                 "the hit log failed: {error}"
             )));
         }
-        let compressed = match log.encoder.take() {
-            Some(encoder) => encoder.finish()?,
-            None => Vec::new(),
-        };
-        let hits = if compressed.is_empty() {
-            Vec::new()
-        } else {
-            zstd::stream::decode_all(&compressed[..])?
-        };
+        let mut hits = Vec::new();
+        if let Some(buffer) = log.buffer.take() {
+            buffer.finish()?.reader()?.read_to_end(&mut hits)?;
+        }
         let mut computed = vec!["sha256"];
         if self.indicators.needs_md5() {
             computed.push("md5");

@@ -8,11 +8,10 @@
 //! attributes, symlink targets, directories, and the extent or block map of
 //! each file, through which file contents are read (holes and unwritten
 //! extents as zeros). Paths are resolved here, component by component, with
-//! a cache of recent directory listings, never following a symlink;
-//! `ext4-view` is only asked to open a file whose data the raw map does not
-//! read (inline data), once every directory on its path is known to be a
-//! real directory. (Reading contents through `ext4-view`'s own path lookup
-//! made a 20 000-entry directory quadratic: 836 files/s.)
+//! a cache of recent directory listings, never following a symlink.
+//! (Reading contents through `ext4-view`'s own path lookup made a
+//! 20 000-entry directory quadratic: 836 files/s.) A file system `ext4-view`
+//! refuses at load (inline data, encryption) is refused whole.
 //!
 //! The journal is never replayed, not even in memory: `ext4-view` is shown
 //! the superblock with `needs_recovery` cleared, so what is read is what is
@@ -403,21 +402,17 @@ impl Drop for Ext4Reader {
     }
 }
 
-/// An open file: through sealbag's raw extent map, or through `ext4-view`
-/// for what that map does not read (inline data).
-enum FileHandle {
-    View(Box<ext4_view::File>),
-    Raw {
-        size: u64,
-        /// `(logical block, physical block, count)`, sorted.
-        runs: Vec<(u64, u64, u64)>,
-    },
+/// An open file: its size and where its data is, read through sealbag's
+/// raw extent (or block) map.
+struct FileHandle {
+    size: u64,
+    /// `(logical block, physical block, count)`, sorted.
+    runs: Vec<(u64, u64, u64)>,
 }
 
 /// The state on the worker thread.
 struct Worker<R> {
     raw: RawFs<SharedReader<R>>,
-    view: ext4_view::Ext4,
     /// Recent directory listings: path → (name → (inode, type byte)).
     dirs: HashMap<SourcePath, (HashMap<Vec<u8>, u32>, u64)>,
     /// Use order of `dirs` (path, stamp); stale stamps are skipped.
@@ -439,11 +434,12 @@ impl<R: Read + Seek + 'static> Worker<R> {
             inner: shared,
             superblock: raw::superblock_without_recovery(&superblock),
         };
-        let view = ext4_view::Ext4::load(Box::new(view_reader))
+        // Loading checks the file system (features, superblock, group
+        // descriptors): what ext4-view refuses is refused here, whole.
+        ext4_view::Ext4::load(Box::new(view_reader))
             .map_err(|e| Ext4OpenError::Load(e.to_string()))?;
         Ok(Worker {
             raw,
-            view,
             dirs: HashMap::new(),
             order: VecDeque::new(),
             clock: 0,
@@ -693,9 +689,6 @@ impl<R: Read + Seek + 'static> Worker<R> {
     }
 
     fn open(&mut self, path: &SourcePath) -> Result<(u64, Metadata), SourceError> {
-        // Resolving first proves every directory on the path is a real
-        // directory, so ext4-view's own lookup (which would follow links)
-        // reaches the same inode.
         let inode = self.resolve(path)?;
         let metadata = self.metadata_of(path, &inode)?;
         if metadata.kind != EntryKind::File {
@@ -705,41 +698,13 @@ impl<R: Read + Seek + 'static> Worker<R> {
             });
         }
         let handle = self.next_handle;
-        let mut metadata = metadata;
         // The data is read through sealbag's own extent (or block) map of the
         // inode already resolved: ext4-view's `open` would look the path up
         // again, scanning every directory on it, which made a directory of
-        // 20 000 files quadratic. ext4-view reads what the raw map refuses
-        // (inline data), after checking it reaches the same inode's size.
-        let file = match self.raw.file_runs(&inode) {
-            Ok(runs) => FileHandle::Raw {
-                size: inode.size,
-                runs,
-            },
-            Err(RawError::Unsupported { detail, .. }) => {
-                let file = self
-                    .view
-                    .open(path.as_bytes())
-                    .map_err(|e| view_error(path, inode.number, e))?;
-                if file.metadata().len() != inode.size {
-                    return Err(SourceError::Corrupt {
-                        path: path.clone(),
-                        detail: format!(
-                            "inode {}: ext4-view reads a size of {} where the inode says {}",
-                            inode.number,
-                            file.metadata().len(),
-                            inode.size
-                        ),
-                    });
-                }
-                tracing::debug!(path = %path, inode = inode.number, "read through ext4-view: {detail}");
-                metadata.extra.insert(
-                    "read_note".into(),
-                    format!("read through ext4-view ({detail} by sealbag's extent map)").into(),
-                );
-                FileHandle::View(Box::new(file))
-            }
-            Err(e) => return Err(raw_error(path, e)),
+        // 20 000 files quadratic.
+        let file = FileHandle {
+            size: inode.size,
+            runs: self.raw.file_runs(&inode).map_err(|e| raw_error(path, e))?,
         };
         self.next_handle += 1;
         self.files.insert(handle, (file, path.clone()));
@@ -750,58 +715,30 @@ impl<R: Read + Seek + 'static> Worker<R> {
         let Some((file, path)) = self.files.get_mut(&handle) else {
             return Err(io::Error::other("read of a closed ext4 file"));
         };
-        match file {
-            FileHandle::View(file) => {
-                let size = file.metadata().len();
-                let len = (len as u64).min(size.saturating_sub(offset)) as usize;
-                if file.position() != offset {
-                    file.seek_to(offset).map_err(|e| {
-                        io::Error::other(format!("{path}: seeking to {offset}: {e}"))
-                    })?;
-                }
-                let mut out = vec![0u8; len];
-                let mut filled = 0;
-                while filled < len {
-                    let n = file.read_bytes(&mut out[filled..]).map_err(|e| {
-                        io::Error::other(format!(
-                            "{path}: at offset {}: {e}",
-                            offset + filled as u64
-                        ))
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    filled += n;
-                }
-                out.truncate(filled);
-                Ok(out)
+        let FileHandle { size, runs } = file;
+        let len = (len as u64).min(size.saturating_sub(offset)) as usize;
+        let bs = self.raw.geometry.block_size;
+        let mut out = vec![0u8; len];
+        let end = offset + len as u64;
+        // Runs overlapping [offset, end); everything else stays zero (holes).
+        let first = runs.partition_point(|(l, _, c)| (l + c) * bs <= offset);
+        for &(logical, physical, count) in &runs[first..] {
+            let run_start = logical * bs;
+            if run_start >= end {
+                break;
             }
-            FileHandle::Raw { size, runs } => {
-                let len = (len as u64).min(size.saturating_sub(offset)) as usize;
-                let bs = self.raw.geometry.block_size;
-                let mut out = vec![0u8; len];
-                let end = offset + len as u64;
-                // Runs overlapping [offset, end); everything else stays zero (holes).
-                let first = runs.partition_point(|(l, _, c)| (l + c) * bs <= offset);
-                for &(logical, physical, count) in &runs[first..] {
-                    let run_start = logical * bs;
-                    if run_start >= end {
-                        break;
-                    }
-                    let from = run_start.max(offset);
-                    let to = ((logical + count) * bs).min(end);
-                    if from >= to {
-                        continue;
-                    }
-                    let disk = physical.saturating_mul(bs).saturating_add(from - run_start);
-                    let dst = &mut out[(from - offset) as usize..(to - offset) as usize];
-                    self.raw
-                        .read_at(disk, dst)
-                        .map_err(|e| io::Error::other(format!("{path}: at offset {from}: {e}")))?;
-                }
-                Ok(out)
+            let from = run_start.max(offset);
+            let to = ((logical + count) * bs).min(end);
+            if from >= to {
+                continue;
             }
+            let disk = physical.saturating_mul(bs).saturating_add(from - run_start);
+            let dst = &mut out[(from - offset) as usize..(to - offset) as usize];
+            self.raw
+                .read_at(disk, dst)
+                .map_err(|e| io::Error::other(format!("{path}: at offset {from}: {e}")))?;
         }
+        Ok(out)
     }
 }
 
@@ -862,28 +799,6 @@ fn raw_error(path: &SourcePath, error: RawError) -> SourceError {
         other => SourceError::Corrupt {
             path: path.clone(),
             detail: other.to_string(),
-        },
-    }
-}
-
-fn view_error(path: &SourcePath, inode: u32, error: ext4_view::Ext4Error) -> SourceError {
-    use ext4_view::Ext4Error as E;
-    let detail = format!("inode {inode}: {error}");
-    match error {
-        E::NotFound => SourceError::NotFound { path: path.clone() },
-        E::Encrypted | E::Incompatible(_) | E::FileTooLarge | E::PathTooLong => {
-            SourceError::Unsupported {
-                path: path.clone(),
-                detail,
-            }
-        }
-        E::Io(_) => SourceError::Io {
-            path: path.clone(),
-            source: io::Error::other(detail),
-        },
-        _ => SourceError::Corrupt {
-            path: path.clone(),
-            detail,
         },
     }
 }
