@@ -66,7 +66,7 @@ impl<W: Write> Write for Compress<W> {
 /// Encryption of the compressed stream.
 pub enum Encrypt<W: Write> {
     /// An age v1 stream to the responders' X25519 recipients.
-    Age(age::stream::StreamWriter<W>),
+    Age(super::age_stream::AgeWriter<W>),
     /// Lab use only (`--no-encrypt`).
     Plain(W),
 }
@@ -76,14 +76,7 @@ impl<W: Write> Encrypt<W> {
     pub fn new(out: W, recipients: Option<&[age::x25519::Recipient]>) -> io::Result<Self> {
         match recipients {
             None => Ok(Encrypt::Plain(out)),
-            Some(list) => {
-                let encryptor =
-                    age::Encryptor::with_recipients(list.iter().map(|r| r as &dyn age::Recipient))
-                        .map_err(|e| {
-                            io::Error::other(format!("cannot set up age encryption: {e}"))
-                        })?;
-                Ok(Encrypt::Age(encryptor.wrap_output(out)?))
-            }
+            Some(list) => Ok(Encrypt::Age(super::age_stream::AgeWriter::new(out, list)?)),
         }
     }
 
@@ -212,7 +205,7 @@ impl Output {
 /// the stop signal set: the run takes no more files and the archive is
 /// finished (manifest, log, custody record) in the space the reserve freed.
 pub struct OutputFile {
-    file: File,
+    file: super::uncached::UncachedFile,
     path: PathBuf,
     reserve: Option<PathBuf>,
     stop: StopSignal,
@@ -259,7 +252,21 @@ impl OutputFile {
             Some(parts) => parts.part_path(0),
             None => path.to_path_buf(),
         };
-        let file = File::options().write(true).create_new(true).open(&first)?;
+        let file = if split.is_some() {
+            // Parts are short-lived files of arbitrary sizes: written the
+            // ordinary way.
+            super::uncached::UncachedFile::ordinary(
+                File::options().write(true).create_new(true).open(&first)?,
+                &first,
+            )
+        } else {
+            super::uncached::UncachedFile::create_new(&first)?
+        };
+        tracing::debug!(
+            output = %first.display(),
+            page_cache_bypassed = file.is_direct(),
+            "output opened"
+        );
         let reserve = if reserve_bytes > 0 {
             let mut name = path.as_os_str().to_owned();
             name.push(".reserve");
@@ -322,8 +329,10 @@ impl OutputFile {
     /// Syncs the file, writes the split index (with the whole ciphertext's
     /// `sha256` and size `bytes`) when splitting, and removes the reserve.
     pub fn finish_sealed(mut self, sha256: &str, bytes: u64) -> io::Result<()> {
-        self.file.flush()?;
-        let mut result = self.file.sync_all();
+        let mut result = match self.file.sync_all() {
+            Err(e) if is_disk_full(&e) && self.release_reserve() => self.file.sync_all(),
+            other => other,
+        };
         if let Some(split) = self.split.take() {
             // The reserve goes first: the index needs the room on a full disk.
             if let Some(reserve) = self.reserve.take() {
@@ -368,13 +377,17 @@ impl Write for OutputFile {
         };
         if room == 0 && !buf.is_empty() {
             // The part is full: close it, and start the next one.
-            self.file.flush()?;
             self.file.sync_all()?;
             let next = match self.split.as_mut() {
                 Some(split) => split.next_part()?,
                 None => return Err(io::Error::other("split state lost")),
             };
-            self.file = next;
+            let path = self
+                .split
+                .as_ref()
+                .map(|s| s.current_path())
+                .unwrap_or_default();
+            self.file = super::uncached::UncachedFile::ordinary(next, &path);
             return self.write(buf);
         }
         let n = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());

@@ -9,6 +9,7 @@
 //!
 //! It opens with stock tools: `age -d -i key.txt X.tar.zst.age | zstd -d | tar x`.
 
+mod age_stream;
 mod custody;
 mod layers;
 mod manifest;
@@ -16,6 +17,7 @@ mod offload;
 mod reader;
 mod split;
 mod tar_stream;
+mod uncached;
 mod unpack;
 mod verify;
 mod writer;

@@ -90,6 +90,11 @@ impl PartWriter {
         index_path(&self.base)
     }
 
+    /// The part being written.
+    pub(crate) fn current_path(&self) -> PathBuf {
+        self.part_path(self.parts.len())
+    }
+
     /// Bytes the current part can still take.
     pub(crate) fn room(&self) -> u64 {
         self.part_size - self.written
