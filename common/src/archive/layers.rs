@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::tar_stream::StoreIncompressible;
+
 use crate::engine::{StopReason, StopSignal};
 
 /// zstd's multithreaded job size: 2 MiB keeps both cores busy while
@@ -14,51 +16,150 @@ use crate::engine::{StopReason, StopSignal};
 const MT_JOB_SIZE: u32 = 2 << 20;
 
 /// Compression of the tar stream.
-pub enum Compress<W: Write> {
+///
+/// zstd spends about 0.5 s of CPU per GiB finding nothing to compress in
+/// random, encrypted or already compressed data: a third of what a whole
+/// collection costs. Such files (judged on their first 64 KiB) are stored
+/// instead: the zstd frame is ended, the file's bytes follow in a frame of
+/// raw blocks, and a new zstd frame starts after it. Concatenated frames are
+/// one stream to every zstd decoder (`zstd -d`, the `zstd` crate).
+pub struct Compress<W: Write> {
+    state: State<W>,
+    level: Option<i32>,
+    threads: u32,
+}
+
+enum State<W: Write> {
     /// zstd frames (the field's choice: fast, and `zstd -d` is everywhere).
     Zstd(zstd::stream::write::Encoder<'static, W>),
+    /// Inside a frame of raw (stored) blocks.
+    Stored(W),
     /// No compression.
     Plain(W),
+    /// Only while switching; never seen by a caller after an error.
+    Broken,
 }
+
+/// Magic number of a zstd frame, little-endian.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// Frame header descriptor: no content size, no checksum, no dictionary.
+const RAW_FRAME_DESCRIPTOR: u8 = 0x00;
+/// Window descriptor of 128 KiB (2^(10+7)): blocks may be that large.
+const RAW_FRAME_WINDOW: u8 = 7 << 3;
+/// Largest block: min(window, 128 KiB).
+const RAW_BLOCK_MAX: usize = 128 * 1024;
+/// A sample that zstd level 1 shrinks by less than this is incompressible.
+const STORE_IF_SAVING_BELOW: f64 = 0.03;
 
 impl<W: Write> Compress<W> {
     /// Wraps `out`; `level` of `None` means no compression.
     pub fn new(out: W, level: Option<i32>, threads: u32) -> io::Result<Self> {
-        match level {
-            None => Ok(Compress::Plain(out)),
-            Some(level) => {
-                let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
-                if threads > 1 {
-                    encoder.multithread(threads)?;
-                    // Small jobs bound what zstd holds in flight (threads + 1
-                    // jobs), so the space reserve can always absorb it.
-                    encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(MT_JOB_SIZE))?;
-                }
-                Ok(Compress::Zstd(encoder))
-            }
+        let state = match level {
+            None => State::Plain(out),
+            Some(level) => State::Zstd(Self::encoder(out, level, threads)?),
+        };
+        Ok(Compress {
+            state,
+            level,
+            threads,
+        })
+    }
+
+    fn encoder(
+        out: W,
+        level: i32,
+        threads: u32,
+    ) -> io::Result<zstd::stream::write::Encoder<'static, W>> {
+        let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
+        if threads > 1 {
+            encoder.multithread(threads)?;
+            // Small jobs bound what zstd holds in flight (threads + 1
+            // jobs), so the space reserve can always absorb it.
+            encoder.set_parameter(zstd::stream::raw::CParameter::JobSize(MT_JOB_SIZE))?;
         }
+        Ok(encoder)
     }
 
     /// Ends the zstd frame and returns the inner writer.
-    pub fn finish(self) -> io::Result<W> {
-        match self {
-            Compress::Zstd(encoder) => encoder.finish(),
-            Compress::Plain(out) => Ok(out),
+    pub fn finish(mut self) -> io::Result<W> {
+        self.end_stored()?;
+        match std::mem::replace(&mut self.state, State::Broken) {
+            State::Zstd(encoder) => encoder.finish(),
+            State::Plain(out) | State::Stored(out) => Ok(out),
+            State::Broken => Err(broken()),
         }
+    }
+}
+
+fn broken() -> io::Error {
+    io::Error::other("the compression layer failed earlier")
+}
+
+/// Whether zstd would gain next to nothing on data like `sample`.
+fn incompressible(sample: &[u8]) -> bool {
+    if sample.len() < 4096 {
+        return false;
+    }
+    match zstd::bulk::compress(sample, 1) {
+        Ok(packed) => (packed.len() as f64) > sample.len() as f64 * (1.0 - STORE_IF_SAVING_BELOW),
+        Err(_) => false,
+    }
+}
+
+impl<W: Write> StoreIncompressible for Compress<W> {
+    fn begin_file_data(&mut self, sample: &[u8]) -> io::Result<bool> {
+        if !matches!(self.state, State::Zstd(_)) || !incompressible(sample) {
+            return Ok(false);
+        }
+        let State::Zstd(encoder) = std::mem::replace(&mut self.state, State::Broken) else {
+            return Err(broken());
+        };
+        let mut out = encoder.finish()?;
+        out.write_all(&ZSTD_MAGIC)?;
+        out.write_all(&[RAW_FRAME_DESCRIPTOR, RAW_FRAME_WINDOW])?;
+        self.state = State::Stored(out);
+        Ok(true)
+    }
+
+    fn end_stored(&mut self) -> io::Result<()> {
+        if !matches!(self.state, State::Stored(_)) {
+            return Ok(());
+        }
+        let State::Stored(mut out) = std::mem::replace(&mut self.state, State::Broken) else {
+            return Err(broken());
+        };
+        // The last block: raw, empty, flagged last.
+        out.write_all(&[0x01, 0x00, 0x00])?;
+        let level = self.level.unwrap_or(zstd::DEFAULT_COMPRESSION_LEVEL);
+        self.state = State::Zstd(Self::encoder(out, level, self.threads)?);
+        Ok(())
     }
 }
 
 impl<W: Write> Write for Compress<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Compress::Zstd(e) => e.write(buf),
-            Compress::Plain(w) => w.write(buf),
+        match &mut self.state {
+            State::Zstd(e) => e.write(buf),
+            State::Plain(w) => w.write(buf),
+            State::Stored(w) => {
+                let n = buf.len().min(RAW_BLOCK_MAX);
+                if n == 0 {
+                    return Ok(0);
+                }
+                // Block header: size << 3 | type raw (0) << 1 | not last.
+                let header = (n as u32) << 3;
+                w.write_all(&header.to_le_bytes()[..3])?;
+                w.write_all(&buf[..n])?;
+                Ok(n)
+            }
+            State::Broken => Err(broken()),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Compress::Zstd(e) => e.flush(),
-            Compress::Plain(w) => w.flush(),
+        match &mut self.state {
+            State::Zstd(e) => e.flush(),
+            State::Plain(w) | State::Stored(w) => w.flush(),
+            State::Broken => Err(broken()),
         }
     }
 }

@@ -32,7 +32,7 @@ pub use split::{
     check_parts, find_split, index_path, part_path, read_index, PartRecord, PartsReader,
     SplitError, SplitIndex, SplitSet, SPLIT_FORMAT,
 };
-pub use tar_stream::{EntryType, TarStream};
+pub use tar_stream::{EntryType, StoreIncompressible, TarStream};
 pub use unpack::{unpack, UnpackError, UnpackReport};
 pub use verify::{verify, VerifyReport};
 pub use writer::{names, ArchiveOptions, ArchiveWriter, Sealed};

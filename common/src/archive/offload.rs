@@ -25,9 +25,14 @@ pub struct Offload<W: Write + Send + 'static> {
 impl<W: Write + Send + 'static> Offload<W> {
     /// Starts the writing thread with `inner`.
     pub fn new(inner: W) -> io::Result<Self> {
+        Self::named(inner, "sealbag-writer")
+    }
+
+    /// Like [`new`](Self::new), naming the thread (seen in `top -H`, `perf`).
+    pub fn named(inner: W, name: &str) -> io::Result<Self> {
         let (sender, receiver) = sync_channel::<Vec<u8>>(DEPTH);
         let handle = std::thread::Builder::new()
-            .name("sealbag-writer".into())
+            .name(name.into())
             .spawn(move || {
                 let mut inner = inner;
                 for chunk in receiver {

@@ -24,15 +24,36 @@ pub enum EntryType {
     Symlink,
 }
 
+/// Files at least this large are sampled for whether they compress.
+const SAMPLED_MIN: u64 = 1 << 20;
+/// The sample: the start of the file.
+const SAMPLE: usize = 64 * 1024;
+
+/// A writer under the tar stream that may store incompressible file data
+/// as it is instead of compressing it (see [`Compress`](super::layers::Compress)).
+pub trait StoreIncompressible: Write {
+    /// Given the start of a large file's data, decides whether to store the
+    /// file uncompressed; true until [`end_stored`](Self::end_stored).
+    fn begin_file_data(&mut self, _sample: &[u8]) -> io::Result<bool> {
+        Ok(false)
+    }
+    /// The stored file's data is written: compress again.
+    fn end_stored(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl StoreIncompressible for Vec<u8> {}
+
 /// Writes tar entries to `W`.
-pub struct TarStream<W: Write> {
+pub struct TarStream<W: StoreIncompressible> {
     out: W,
     /// The copy buffer, allocated once: a fresh zeroed 256 KiB per entry
     /// cost more than reading a small file.
     buf: Vec<u8>,
 }
 
-impl<W: Write> TarStream<W> {
+impl<W: StoreIncompressible> TarStream<W> {
     /// A tar stream into `out`.
     pub fn new(out: W) -> Self {
         TarStream {
@@ -122,7 +143,21 @@ impl<W: Write> TarStream<W> {
         header.set_cksum();
         self.out.write_all(header.as_bytes())?;
 
-        let copied = copy_exact(data, &mut self.out, size, &mut self.buf)?;
+        let mut copied = 0;
+        let mut stored = false;
+        if kind == EntryType::File && size >= SAMPLED_MIN {
+            if self.buf.len() < SAMPLE {
+                self.buf.resize(SAMPLE, 0);
+            }
+            let sampled = read_up_to(data, &mut self.buf[..SAMPLE])?;
+            stored = self.out.begin_file_data(&self.buf[..sampled])?;
+            self.out.write_all(&self.buf[..sampled])?;
+            copied = sampled as u64;
+        }
+        copied += copy_exact(data, &mut self.out, size - copied, &mut self.buf)?;
+        if stored {
+            self.out.end_stored()?;
+        }
         if copied != size {
             return Err(io::Error::other(format!(
                 "entry data ended after {copied} of {size} bytes"
@@ -205,6 +240,20 @@ fn set_name(field: &mut [u8], bytes: &[u8]) {
 
 /// Copies exactly `size` bytes (fewer if `data` ends early) through `buf`,
 /// which grows to at most 256 KiB and is kept for the next entry.
+/// Reads until `buf` is full or the data ends.
+fn read_up_to(data: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match data.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 fn copy_exact(
     data: &mut dyn Read,
     out: &mut dyn Write,

@@ -43,7 +43,7 @@ pub struct Sealed {
     pub bytes: u64,
 }
 
-type Stack = TarStream<Compress<Offload<Encrypt<BufWriter<Hashing<Output>>>>>>;
+type Stack = TarStream<Compress<Offload<Encrypt<BufWriter<Hashing<Offload<Output>>>>>>>;
 
 /// Manifest lines, zstd-compressed in memory until the end of the run so a
 /// run of a million files stays within a few MiB.
@@ -61,7 +61,10 @@ pub struct ArchiveWriter {
 impl ArchiveWriter {
     /// Starts an archive on `output`.
     pub fn new(output: Output, options: &ArchiveOptions) -> io::Result<Self> {
-        let hashed = BufWriter::with_capacity(256 * 1024, Hashing::new(output));
+        // The output's own I/O is a stage too: a direct write waits for the
+        // device, an upload for the network, while encryption goes on.
+        let io = Offload::named(output, "sealbag-io")?;
+        let hashed = BufWriter::with_capacity(256 * 1024, Hashing::new(io));
         let encrypted = Encrypt::new(hashed, options.recipients.as_deref())?;
         // Encryption and output run on their own thread (a pipeline stage).
         let offloaded = Offload::new(encrypted)?;
@@ -107,8 +110,8 @@ impl ArchiveWriter {
         let encrypted = offloaded.finish()?;
         let buffered = encrypted.finish()?;
         let hashing = buffered.into_inner().map_err(|e| e.into_error())?;
-        let (output, sha256, bytes) = hashing.finish();
-        output.finish_sealed(&sha256, bytes)?;
+        let (io, sha256, bytes) = hashing.finish();
+        io.finish()?.finish_sealed(&sha256, bytes)?;
         Ok(Sealed { sha256, bytes })
     }
 }

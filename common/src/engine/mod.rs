@@ -174,7 +174,7 @@ pub fn run(
         sink,
         options,
         observer,
-        seen: HashSet::new(),
+        seen: SeenPaths::default(),
         counts: RunCounts::default(),
         per_target: Vec::new(),
         macos: profile.os == crate::profile::TargetOs::Macos,
@@ -228,12 +228,40 @@ pub fn run(
     })
 }
 
+/// The paths collected so far, so that overlapping targets take a file
+/// once. Kept as 128-bit digests (about 20 bytes a path with the table's
+/// overhead, whatever the path's length) so a run over millions of files
+/// stays within the memory bound; two distinct paths share a digest with a
+/// chance of about 2^-64 even at 2^32 paths.
+#[derive(Default)]
+struct SeenPaths(HashSet<[u8; 16]>);
+
+impl SeenPaths {
+    fn key(path: &SourcePath) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(path.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        key
+    }
+
+    /// Records `path`; false when it was already recorded.
+    fn insert(&mut self, path: &SourcePath) -> bool {
+        self.0.insert(Self::key(path))
+    }
+
+    /// Whether `path` was recorded.
+    fn contains(&self, path: &SourcePath) -> bool {
+        self.0.contains(&Self::key(path))
+    }
+}
+
 struct Run<'a> {
     source: &'a dyn Source,
     sink: &'a mut dyn Sink,
     options: &'a EngineOptions,
     observer: &'a dyn Observer,
-    seen: HashSet<SourcePath>,
+    seen: SeenPaths,
     counts: RunCounts,
     /// The current target's files collected whole, for a per-target parser.
     per_target: Vec<SourcePath>,
@@ -440,7 +468,7 @@ impl Run<'_> {
                     tracing::debug!(path = %path, "skipping the collector's own output");
                     return Ok(());
                 }
-                if !self.seen.insert(path.clone()) {
+                if !self.seen.insert(&path) {
                     tracing::debug!(path = %path, "already collected by an earlier target");
                     return Ok(());
                 }

@@ -190,7 +190,7 @@ impl Run<'_> {
                 ));
             }
         }
-        self.seen.insert(path.clone());
+        self.seen.insert(path);
         self.collect(target, path, metadata, case_sensitive, Some(checked))
     }
 }
