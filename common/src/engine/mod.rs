@@ -596,7 +596,7 @@ impl Run<'_> {
             record.note = Some("dry run: not read".into());
             return Ok((record, known_or_none(known)));
         }
-        let opened = match self.source.open(path, None) {
+        let opened = match self.source.open_listed(path, None, metadata) {
             Ok(opened) => opened,
             Err(e) => {
                 tracing::warn!(path = %path, error = %e, "cannot open");

@@ -157,12 +157,7 @@ impl Source for FsSource {
     }
 
     fn open(&self, path: &SourcePath, stream: Option<&str>) -> Result<OpenedFile<'_>, SourceError> {
-        if let Some(stream) = stream {
-            return Err(SourceError::Unsupported {
-                path: path.clone(),
-                detail: format!("named stream `{stream}` (this file system has none)"),
-            });
-        }
+        refuse_stream(path, stream)?;
         let host = self.host_path(path)?;
         let before = fs::symlink_metadata(&host).map_err(|e| SourceError::from_io(path, e))?;
         let kind = kind_of(before.file_type());
@@ -172,14 +167,56 @@ impl Source for FsSource {
                 kind,
             });
         }
-        let (file, method) = open_no_follow(&host).map_err(|e| SourceError::from_io(path, e))?;
+        let listed = convert(&before);
+        self.open_checked(path, &host, &listed)
+    }
+
+    fn open_listed(
+        &self,
+        path: &SourcePath,
+        stream: Option<&str>,
+        listed: &Metadata,
+    ) -> Result<OpenedFile<'_>, SourceError> {
+        refuse_stream(path, stream)?;
+        // The walk's lstat of a moment ago stands for the one `open` makes:
+        // a device node or FIFO is never opened (by what the walk saw, and
+        // O_NONBLOCK), and what is opened is checked against it.
+        if listed.kind != EntryKind::File || listed.inode.is_none() {
+            return self.open(path, stream);
+        }
+        let host = self.host_path(path)?;
+        self.open_checked(path, &host, listed)
+    }
+}
+
+impl FsSource {
+    /// Opens `host` without following links, and refuses anything but the
+    /// regular file `listed` describes.
+    fn open_checked(
+        &self,
+        path: &SourcePath,
+        host: &Path,
+        listed: &Metadata,
+    ) -> Result<OpenedFile<'_>, SourceError> {
+        let (file, method) = open_no_follow(host).map_err(|e| SourceError::from_io(path, e))?;
         let after = file.metadata().map_err(|e| SourceError::from_io(path, e))?;
-        check_same_file(path, &before, &after)?;
+        let opened = convert(&after);
+        check_same_file(path, listed, &opened)?;
         Ok(OpenedFile {
             reader: Box::new(file),
-            metadata: convert(&after),
+            metadata: opened,
             method,
         })
+    }
+}
+
+fn refuse_stream(path: &SourcePath, stream: Option<&str>) -> Result<(), SourceError> {
+    match stream {
+        Some(stream) => Err(SourceError::Unsupported {
+            path: path.clone(),
+            detail: format!("named stream `{stream}` (this file system has none)"),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -217,28 +254,21 @@ fn open_no_follow(host: &Path) -> std::io::Result<(fs::File, &'static str)> {
 /// Refuses an object that is not the regular file the walk saw.
 fn check_same_file(
     path: &SourcePath,
-    before: &fs::Metadata,
-    after: &fs::Metadata,
+    listed: &Metadata,
+    opened: &Metadata,
 ) -> Result<(), SourceError> {
-    let kind = kind_of(after.file_type());
-    if kind != EntryKind::File {
+    if opened.kind != EntryKind::File {
         return Err(SourceError::NotAFile {
             path: path.clone(),
-            kind,
+            kind: opened.kind,
         });
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
-            return Err(SourceError::Changed {
-                path: path.clone(),
-                detail: "replaced by another file between listing and opening".into(),
-            });
-        }
+    if (listed.device, listed.inode) != (opened.device, opened.inode) {
+        return Err(SourceError::Changed {
+            path: path.clone(),
+            detail: "replaced by another file between listing and opening".into(),
+        });
     }
-    #[cfg(not(unix))]
-    let _ = before;
     Ok(())
 }
 

@@ -82,6 +82,19 @@ impl<'a> ThrottledSource<'a> {
     }
 }
 
+impl<'s> ThrottledSource<'s> {
+    fn throttled<'a>(&self, opened: OpenedFile<'a>) -> OpenedFile<'a> {
+        OpenedFile {
+            reader: Box::new(ThrottledReader {
+                inner: opened.reader,
+                limit: self.limit.clone(),
+            }),
+            metadata: opened.metadata,
+            method: opened.method,
+        }
+    }
+}
+
 impl Source for ThrottledSource<'_> {
     fn info(&self) -> SourceInfo {
         self.inner.info()
@@ -97,14 +110,16 @@ impl Source for ThrottledSource<'_> {
     }
     fn open(&self, path: &SourcePath, stream: Option<&str>) -> Result<OpenedFile<'_>, SourceError> {
         let opened = self.inner.open(path, stream)?;
-        Ok(OpenedFile {
-            reader: Box::new(ThrottledReader {
-                inner: opened.reader,
-                limit: self.limit.clone(),
-            }),
-            metadata: opened.metadata,
-            method: opened.method,
-        })
+        Ok(self.throttled(opened))
+    }
+    fn open_listed(
+        &self,
+        path: &SourcePath,
+        stream: Option<&str>,
+        listed: &Metadata,
+    ) -> Result<OpenedFile<'_>, SourceError> {
+        let opened = self.inner.open_listed(path, stream, listed)?;
+        Ok(self.throttled(opened))
     }
     fn streams(&self, path: &SourcePath) -> Result<Vec<String>, SourceError> {
         self.inner.streams(path)
