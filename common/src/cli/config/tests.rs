@@ -181,7 +181,7 @@ fn unknown_key_names_file_line_and_the_keys() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}:2:3: unknown key `recipient`\nhint: the keys are: profile, recipients, recipients_files, output, upload_ticket, s3_endpoint, s3_region, case, operator, max_file_size, max_total, time_limit, rate_limit, threads, split, low_priority, allow_same_volume, ioc, sweep",
+            "{}:2:3: unknown key `recipient`\nhint: the keys are: profile, recipients, recipients_files, output, upload_ticket, s3_endpoint, s3_region, fallback_output, case, operator, max_file_size, max_total, time_limit, rate_limit, threads, split, low_priority, allow_same_volume, ioc, sweep",
             s.system().display()
         )
     );
@@ -352,6 +352,7 @@ recipients = [\"age1flag\"]  # flag
 # upload_ticket (not set)
 # s3_endpoint (not set)
 # s3_region (not set)
+# fallback_output (not set)
 case = \"IR-7\"              # {sys}:1; overrides {beside}:1
 # operator (not set)
 # max_file_size (not set)
