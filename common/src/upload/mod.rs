@@ -34,7 +34,7 @@ pub use fallback::{Delivery, Fallback};
 pub use http::HttpError;
 pub use multipart::{MultipartUpload, UploadError, Uploaded, DEFAULT_PART_SIZE};
 pub use put::{PutUpload, DEFAULT_PUT_BUFFER, MAX_PUT_SIZE};
-pub use read::open_remote;
+pub use read::{open_remote, open_remote_split, ReadError, RemoteSplit, ResumingGet};
 pub use s3::{open_s3, S3Location, S3Options};
 pub use s3_split::{open_s3_split, SplitUpload};
 pub use ticket::{
