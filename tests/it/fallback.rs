@@ -87,7 +87,10 @@ fn an_unreachable_store_with_fallback_keeps_the_archive_locally_and_exits_3() {
     );
     check_kept(dir.path(), &fallback, &out);
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("UPLOAD FAILED before it started"), "{stderr}");
+    assert!(
+        stderr.contains("UPLOAD FAILED before it started"),
+        "{stderr}"
+    );
     let kept = summary_of(&out)["kept_locally"]
         .as_str()
         .expect("kept")
@@ -205,7 +208,8 @@ fn a_fallback_folder_on_the_collected_volume_is_refused_unless_allowed() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("onto the volume being collected") && stderr.contains("--allow-same-volume"),
+        stderr.contains("onto the volume being collected")
+            && stderr.contains("--allow-same-volume"),
         "{stderr}"
     );
     assert_eq!(std::fs::read_dir(&fallback).expect("dir").count(), 0);
@@ -282,10 +286,9 @@ fn split_with_s3_uploads_numbered_objects_and_an_index_that_verify_checks() {
     std::fs::write(&joined, &whole).expect("write");
     assert_eq!(summary["sha256"].as_str(), Some(&*sha256_file(&joined)));
     assert_eq!(summary["bytes"].as_u64(), Some(whole.len() as u64));
-    let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(local.join("set.age.index.json")).expect("index"),
-    )
-    .expect("JSON");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(local.join("set.age.index.json")).expect("index"))
+            .expect("JSON");
     assert_eq!(index["sha256"], summary["sha256"]);
     assert_eq!(index["format"], "sealbag-split-1");
     let local_index = local.join("set.age.index.json");
@@ -363,7 +366,10 @@ fn verify_through_a_connection_cut_mid_object_resumes_with_a_range() {
         "resume.age",
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let (port, faults) = proxy(moto.port, Fault::DropResponseOnce(b"GET /evidence/resume.age"));
+    let (port, faults) = proxy(
+        moto.port,
+        Fault::DropResponseOnce(b"GET /evidence/resume.age"),
+    );
     let out = verify(
         dir.path(),
         "s3://evidence/resume.age",

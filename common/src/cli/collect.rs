@@ -702,9 +702,9 @@ fn open_upload(
         .upload_part_size
         .unwrap_or(crate::upload::DEFAULT_PART_SIZE);
     let upload = match args.split {
-        Some(part_size) => crate::upload::Upload::Split(crate::upload::open_s3_split(
+        Some(part_size) => crate::upload::Upload::Split(Box::new(crate::upload::open_s3_split(
             &url, &options, first, part_size,
-        )?),
+        )?)),
         None => crate::upload::Upload::Parts(crate::upload::open_s3(&url, &options, first)?),
     };
     Ok((upload, url))
@@ -726,7 +726,11 @@ fn open_with_fallback(
 ) -> Result<(Output, String), String> {
     // Refused combinations are usage errors, not network failures.
     if args.split.is_some() {
-        let url = args.output.as_deref().and_then(|p| p.to_str()).unwrap_or("");
+        let url = args
+            .output
+            .as_deref()
+            .and_then(|p| p.to_str())
+            .unwrap_or("");
         if args.upload_ticket.is_some() {
             return Err(SPLIT_TICKET.into());
         }
@@ -767,9 +771,8 @@ fn open_with_fallback(
     .unwrap_or_else(|| format!("sealbag-{}", default_name(args, hostname, started)));
     let path = dir.join(name);
     let local_stop = StopSignal::new();
-    let file = create_file(&path, args.split, reserve, &local_stop).map_err(|e| {
-        format!("--fallback-output: {e}")
-    })?;
+    let file = create_file(&path, args.split, reserve, &local_stop)
+        .map_err(|e| format!("--fallback-output: {e}"))?;
     tracing::info!(local = %path.display(), "--fallback-output: the sealed archive is also written here until the store has all of it");
     let upload = opened.map(|(upload, _)| upload);
     let fallback =

@@ -50,7 +50,7 @@ pub enum Upload {
     /// Held in memory and sent in one PUT at the end.
     Put(PutUpload),
     /// `--split`: numbered objects of at most a given size, and their index.
-    Split(SplitUpload),
+    Split(Box<SplitUpload>),
 }
 
 impl std::io::Write for Upload {

@@ -165,11 +165,16 @@ impl ResumingGet {
                 last = said;
                 continue;
             }
-            return Err(ReadError::Other(format!("cannot read {}: {said}", self.shown)));
+            return Err(ReadError::Other(format!(
+                "cannot read {}: {said}",
+                self.shown
+            )));
         }
         Err(ReadError::Other(format!(
             "cannot read {} (at byte {}): no answer after {} tries: {last}",
-            self.shown, self.offset, http::TRIES
+            self.shown,
+            self.offset,
+            http::TRIES
         )))
     }
 }
@@ -225,8 +230,8 @@ impl Read for ResumingGet {
 /// plain URL.
 enum Target {
     S3 {
-        location: S3Location,
-        credentials: rusty_s3::Credentials,
+        location: Box<S3Location>,
+        credentials: Box<rusty_s3::Credentials>,
     },
     Url(String),
 }
@@ -238,8 +243,8 @@ impl Target {
             let (credentials, origin) = super::credentials::resolve()?;
             tracing::info!(object = %location.shown(), credentials = %origin, "reading the object");
             Ok(Target::S3 {
-                location,
-                credentials,
+                location: Box::new(location),
+                credentials: Box::new(credentials),
             })
         } else if url.starts_with("https://") || url.starts_with("http://") {
             Ok(Target::Url(url.to_string()))

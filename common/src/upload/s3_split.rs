@@ -180,7 +180,14 @@ impl SplitUpload {
             .sign(SIGNED_FOR)
             .to_string();
         let mut url_of = || url.clone();
-        match http::send(&http::agent(), Method::Put, &mut url_of, &[], &json, "put index") {
+        match http::send(
+            &http::agent(),
+            Method::Put,
+            &mut url_of,
+            &[],
+            &json,
+            "put index",
+        ) {
             Ok(answer) => {
                 self.completed.clear();
                 Ok(Uploaded {
