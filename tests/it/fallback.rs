@@ -385,3 +385,65 @@ fn verify_through_a_connection_cut_mid_object_resumes_with_a_range() {
     assert_eq!(faults.load(Ordering::SeqCst), 1, "the proxy cut the answer");
     assert!(stderr.contains("resuming from byte"), "{stderr}");
 }
+
+#[test]
+fn an_expired_ticket_with_fallback_keeps_the_archive_locally() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fallback = dir.path().join("fallback");
+    std::fs::create_dir(&fallback).expect("mkdir");
+    let path = ticket(moto.port, dir.path(), "late-kept.age", "1s");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let out = run_collector(
+        dir.path(),
+        &[
+            "--upload-ticket",
+            &path.to_string_lossy(),
+            "--fallback-output",
+            &fallback.to_string_lossy(),
+        ],
+        false,
+    );
+    check_kept(dir.path(), &fallback, &out);
+    assert!(text(&out.stderr).contains("expired"));
+}
+
+#[test]
+fn split_with_fallback_keeps_a_split_set_locally_that_verify_checks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fallback = dir.path().join("fallback");
+    std::fs::create_dir(&fallback).expect("mkdir");
+    let closed = free_port();
+    let out = upload_with(
+        dir.path(),
+        &format!("http://127.0.0.1:{closed}"),
+        "split/kept.age",
+        &[
+            "--split",
+            "6MiB",
+            "--fallback-output",
+            &fallback.to_string_lossy(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let summary = summary_of(&out);
+    let index = Path::new(summary["kept_locally"].as_str().expect("kept")).to_path_buf();
+    assert!(
+        index.to_string_lossy().ends_with(".index.json"),
+        "{summary}"
+    );
+    let parts = std::fs::read_dir(&fallback)
+        .expect("dir")
+        .filter(|e| {
+            !e.as_ref()
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".json")
+        })
+        .count();
+    assert!(parts >= 4, "{parts} parts");
+    let out = verify(dir.path(), &index.to_string_lossy(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

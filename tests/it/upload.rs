@@ -175,7 +175,7 @@ pub(crate) fn run_collector(dir: &Path, args: &[&str], credentials: bool) -> std
 }
 
 /// `sealbag ticket` against moto, with the responder's (test) credentials.
-fn ticket(port: u16, dir: &Path, key: &str, expires: &str) -> PathBuf {
+pub(crate) fn ticket(port: u16, dir: &Path, key: &str, expires: &str) -> PathBuf {
     let path = dir.join(format!("ticket-{expires}.json"));
     let out = Command::new(sealbag_bin())
         .args([

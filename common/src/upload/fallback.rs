@@ -33,7 +33,8 @@ pub struct Delivery {
     pub uploaded: bool,
     /// Why the upload failed, when it did.
     pub error: Option<String>,
-    /// The local copy, when it is kept (the upload failed).
+    /// The local copy, when it is kept (the upload failed): the file, or
+    /// with `--split` the index of its parts.
     pub kept_locally: Option<PathBuf>,
 }
 
@@ -44,6 +45,8 @@ pub struct Fallback {
     upload_error: Option<String>,
     local: Option<OutputFile>,
     local_path: PathBuf,
+    /// The split index of the local copy, when it is split.
+    local_index: Option<PathBuf>,
     /// Set by the local copy's own reserve logic when its disk fills.
     local_stop: StopSignal,
     /// The run's stop signal.
@@ -62,6 +65,7 @@ impl Fallback {
         stop: StopSignal,
     ) -> Self {
         let local_path = local.path().to_path_buf();
+        let local_index = local.index_path();
         let (upload, upload_error) = match upload {
             Ok(upload) => (Some(upload), None),
             Err(reason) => {
@@ -80,6 +84,7 @@ impl Fallback {
             upload_error,
             local: Some(local),
             local_path,
+            local_index,
             local_stop,
             stop,
         }
@@ -154,19 +159,20 @@ impl Fallback {
                 self.object
             )));
         }
+        let kept = self.local_index.unwrap_or(self.local_path);
         tracing::error!(
             object = %self.object,
-            kept = %self.local_path.display(),
+            kept = %kept.display(),
             bytes,
             sha256,
             "the upload failed: the sealed archive is kept locally at {}",
-            self.local_path.display()
+            kept.display()
         );
         Ok(Delivery {
             object: self.object,
             uploaded: false,
             error: Some(error),
-            kept_locally: Some(self.local_path),
+            kept_locally: Some(kept),
         })
     }
 }

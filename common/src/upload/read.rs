@@ -289,7 +289,12 @@ impl Target {
 pub fn open_remote(url: &str, options: &S3Options) -> Result<(Box<dyn Read>, String), String> {
     let target = Target::parse(url, options)?;
     let mut get = target.get(None);
-    get.open().map_err(|e| e.to_string())?;
+    get.open().map_err(|e| match e {
+        ReadError::Missing { shown } if url.starts_with("s3://") => format!(
+            "{shown}: no such object (HTTP 404)\nhint: a set uploaded with `--split` is read from its index: `{shown}.index.json`"
+        ),
+        other => other.to_string(),
+    })?;
     let shown = get.shown.clone();
     Ok((Box::new(get), shown))
 }
