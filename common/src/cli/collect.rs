@@ -921,3 +921,23 @@ impl Sink for VolumeSink<'_> {
         self.inner.add_record(&record)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fallback_copy_is_named_after_the_objects_last_segment_when_plain() {
+        assert_eq!(
+            object_file_name("s3://b/cases/IR-7/web01-20260101T000000Z.tar.zst.age").as_deref(),
+            Some("web01-20260101T000000Z.tar.zst.age")
+        );
+        assert_eq!(
+            object_file_name("https://acct.blob.core.windows.net/c/x.age?sv=1&sig=2").as_deref(),
+            Some("x.age")
+        );
+        assert_eq!(object_file_name("s3://b/dir/"), None);
+        assert_eq!(object_file_name("s3://b/.."), None);
+        assert_eq!(object_file_name("https://h/a%2F..%2Fb"), None);
+    }
+}

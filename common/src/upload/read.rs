@@ -463,3 +463,55 @@ fn hash_stream(reader: &mut dyn Read, whole: &mut Sha256) -> io::Result<(u64, St
     }
     Ok((size, crate::profile::hex(&hasher.finalize())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A server that answers every GET with `body` whole (200, ignoring any
+    /// Range), but cuts the first answer after `cut` bytes; returns its URL
+    /// and the request heads it saw.
+    fn flaky_server(body: Vec<u8>, cut: usize) -> (String, std::sync::mpsc::Receiver<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (heads, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().take(4).enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let _ = heads.send(String::from_utf8_lossy(&head).into_owned());
+                let send = if n == 0 { cut } else { body.len() };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"e\"\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(&body[..send]);
+            }
+        });
+        (format!("http://127.0.0.1:{port}/object"), seen)
+    }
+
+    #[test]
+    fn a_cut_answer_is_resumed_from_the_byte_reached_even_when_ranges_are_ignored() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let (url, seen) = flaky_server(body.clone(), 100_000);
+        let (mut reader, shown) = open_remote(&url, &S3Options::default()).expect("open");
+        assert_eq!(shown, url);
+        let mut read = Vec::new();
+        reader.read_to_end(&mut read).expect("read to the end");
+        assert_eq!(read.len(), body.len());
+        assert!(read == body, "the bytes differ");
+        let first = seen.recv().expect("first request");
+        assert!(!first.to_ascii_lowercase().contains("range:"), "{first}");
+        let second = seen.recv().expect("second request").to_ascii_lowercase();
+        assert!(second.contains("range: bytes="), "{second}");
+        assert!(second.contains("if-match: \"e\""), "{second}");
+    }
+}
