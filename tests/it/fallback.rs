@@ -185,15 +185,16 @@ fn a_fallback_folder_on_the_collected_volume_is_refused_unless_allowed() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let profile = profile(dir.path(), &["/etc/hostname"]);
+    let (_, public) = keygen_once(dir.path());
     let closed = free_port();
     let endpoint = format!("http://127.0.0.1:{closed}");
     // A live collection (no --root): `/` is the collected volume.
     let run = |more: &[&str]| {
         Command::new(linux_bin())
             .arg("collect")
-            .args(["--no-encrypt", "-p"])
+            .args(["-r", &public, "-p"])
             .arg(&profile)
-            .args(["--output", "s3://evidence/live.tar.zst"])
+            .args(["--output", "s3://evidence/live.tar.zst.age"])
             .args(["--s3-endpoint", &endpoint, "--s3-region", "us-east-1"])
             .arg("--fallback-output")
             .arg(&fallback)
@@ -446,4 +447,66 @@ fn split_with_fallback_keeps_a_split_set_locally_that_verify_checks() {
     assert!(parts >= 4, "{parts} parts");
     let out = verify(dir.path(), &index.to_string_lossy(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn fallback_refuses_to_keep_plaintext_and_a_malformed_url_before_collecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fallback = dir.path().join("fallback");
+    std::fs::create_dir(&fallback).expect("mkdir");
+    let dir_arg = fallback.to_string_lossy().into_owned();
+    let out = run_collector(
+        dir.path(),
+        &[
+            "--no-encrypt",
+            "--output",
+            "s3://evidence/plain.tar.zst",
+            "--fallback-output",
+            &dir_arg,
+        ],
+        true,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unencrypted"), "{stderr}");
+    let out = run_collector(
+        dir.path(),
+        &["--output", "s3://evidence", "--fallback-output", &dir_arg],
+        true,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a key is needed"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&fallback).expect("dir").count(), 0);
+}
+
+#[test]
+fn a_split_upload_refused_by_the_store_is_aborted_with_exit_2() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Part objects are refused from the second one on: the first is
+    // completed, then deleted when the set fails.
+    let (port, faults) = proxy(moto.port, Fault::RefuseParts(b"set.age.001?"));
+    let out = upload_with(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}"),
+        "refused/set.age",
+        &["--split", "6MiB"],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(faults.load(Ordering::SeqCst) >= 6, "every try refused");
+    assert!(
+        stderr.contains("the parts already completed were deleted"),
+        "{stderr}"
+    );
+    assert_eq!(
+        boto(
+            moto.port,
+            "print(len(s3.list_multipart_uploads(Bucket=b).get('Uploads', [])), s3.list_objects_v2(Bucket=b).get('KeyCount', 0))",
+            &[]
+        )
+        .trim(),
+        "0 0"
+    );
 }

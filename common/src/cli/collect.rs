@@ -725,6 +725,22 @@ fn open_with_fallback(
     collected: &crate::source::SourceInfo,
 ) -> Result<(Output, String), String> {
     // Refused combinations are usage errors, not network failures.
+    if args.no_encrypt {
+        return Err("`--fallback-output` with `--no-encrypt` would write the evidence unencrypted to the host's disk: refused\nhint: seal the archive (`--recipient age1…`); only ciphertext may be kept locally".into());
+    }
+    if let Some(url) = args
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .filter(|u| u.starts_with("s3://") && args.upload_ticket.is_none())
+    {
+        // A malformed URL is the operator's mistake: say so now.
+        let options = crate::upload::S3Options {
+            endpoint: args.s3_endpoint.clone(),
+            region: args.s3_region.clone(),
+        };
+        crate::upload::S3Location::parse(url, &options)?;
+    }
     if args.split.is_some() {
         let url = args
             .output
@@ -745,11 +761,21 @@ fn open_with_fallback(
         ));
     }
     // Checked before the network is tried: a refusal costs no wait.
-    super::same_volume::guard(
-        &dir.join("sealbag-fallback"),
-        collected,
-        args.allow_same_volume,
-    )?;
+    let expected = args
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .map(|url| {
+            crate::upload::expand_key(
+                url,
+                hostname,
+                &started.to_compact(),
+                args.case_id.as_deref(),
+            )
+        })
+        .and_then(|url| object_file_name(&url))
+        .unwrap_or_else(|| format!("sealbag-{}", default_name(args, hostname, started)));
+    super::same_volume::guard(&dir.join(expected), collected, args.allow_same_volume)?;
     let opened = open_upload(args, hostname, started, reserve, stop);
     let object = match &opened {
         Ok((_, object)) => object.clone(),

@@ -48,6 +48,7 @@ pub struct ResumingGet {
 /// Why an object cannot be read: the store's refusal (404, 403: not
 /// retried), or the network after every try.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The store answered 404.
     #[error("{shown}: no such object (HTTP 404)")]
