@@ -790,15 +790,25 @@ fn open_with_fallback(
             (None, None) => "the upload".into(),
         },
     };
-    let name = match &opened {
-        Ok((_, object)) => object_file_name(object),
+    let generic = dir.join(format!("sealbag-{}", default_name(args, hostname, started)));
+    let named = match &opened {
+        Ok((_, object)) => object_file_name(object).map(|name| dir.join(name)),
         Err(_) => None,
-    }
-    .unwrap_or_else(|| format!("sealbag-{}", default_name(args, hostname, started)));
-    let path = dir.join(name);
+    };
     let local_stop = StopSignal::new();
-    let file = create_file(&path, args.split, reserve, &local_stop)
-        .map_err(|e| format!("--fallback-output: {e}"))?;
+    // Named after the object; if that file exists (an earlier run kept
+    // it), the generic name: an existing file is never overwritten.
+    let created = match named {
+        Some(path) => create_file(&path, args.split, reserve, &local_stop)
+            .map(|file| (file, path))
+            .or_else(|_| {
+                create_file(&generic, args.split, reserve, &local_stop)
+                    .map(|file| (file, generic.clone()))
+            }),
+        None => create_file(&generic, args.split, reserve, &local_stop)
+            .map(|file| (file, generic.clone())),
+    };
+    let (file, path) = created.map_err(|e| format!("--fallback-output: {e}"))?;
     tracing::info!(local = %path.display(), "--fallback-output: the sealed archive is also written here until the store has all of it");
     let upload = opened.map(|(upload, _)| upload);
     let fallback =
