@@ -381,3 +381,30 @@ rate_limit = 20.0          # {sys}:4
         e.render()
     );
 }
+
+#[test]
+fn fallback_output_comes_from_a_file_relative_to_it_and_a_flag_wins() {
+    let s = Setup::new();
+    std::fs::write(
+        s.beside(),
+        "upload_ticket = \"ticket.json\"\nfallback_output = \"kept\"\n",
+    )
+    .expect("write");
+    let e = s.resolve(&flags(&[])).expect("valid");
+    let mut args = flags(&[]);
+    e.apply(&mut args);
+    let bin = s.dir.path().join("bin");
+    assert_eq!(args.fallback_output, Some(bin.join("kept")));
+    assert!(
+        e.render().contains(&format!(
+            "fallback_output = \"{}\"",
+            bin.join("kept").display()
+        )),
+        "{}",
+        e.render()
+    );
+    let mut args = flags(&["--fallback-output", "/mnt/usb"]);
+    let e = s.resolve(&args).expect("valid");
+    e.apply(&mut args);
+    assert_eq!(args.fallback_output, Some(PathBuf::from("/mnt/usb")));
+}
