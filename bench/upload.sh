@@ -3,7 +3,10 @@
 # written to a local file, streamed to a local S3 server (moto_server on
 # 127.0.0.1) as a multipart upload, sent to it in one presigned PUT (held in
 # memory), and streamed to Azurite (Azure's emulator) as blocks under a
-# container SAS. Prints wall time, throughput and peak RSS (GNU time) for each.
+# container SAS. Also: the S3 upload with `--fallback-output` (the local copy
+# written alongside, then deleted), with `--split 64MiB` (one object per
+# part), and `sealbag verify s3://…` reading the object back.
+# Prints wall time, throughput and peak RSS (GNU time) for each.
 #
 #   bash bench/upload.sh [SIZE_MIB]          (default 256)
 #   BIN=target/release bash bench/upload.sh  (default: builds release)
@@ -43,8 +46,20 @@ run() { # label, args…
 }
 echo "collection of $size_mib MiB (incompressible), $(nproc) CPUs"
 run "local file" -o "$work/out.age"
-AWS_ACCESS_KEY_ID=t AWS_SECRET_ACCESS_KEY=t AWS_EC2_METADATA_DISABLED=true \
-  run "S3 upload (moto)" -o "s3://bench/out.age" --s3-endpoint "http://127.0.0.1:$port" --s3-region us-east-1
+export AWS_ACCESS_KEY_ID=t AWS_SECRET_ACCESS_KEY=t AWS_EC2_METADATA_DISABLED=true
+s3=(--s3-endpoint "http://127.0.0.1:$port" --s3-region us-east-1)
+run "S3 upload (moto)" -o "s3://bench/out.age" "${s3[@]}"
+mkdir -p "$work/fallback"
+run "S3 + fallback copy" -o "s3://bench/fb.age" "${s3[@]}" --fallback-output "$work/fallback"
+[ -z "$(ls -A "$work/fallback")" ] || { echo "fallback copy left behind" >&2; exit 1; }
+run "S3 --split 64MiB" -o "s3://bench/split.age" "${s3[@]}" --split 64MiB
+verify() { # label, target
+  /usr/bin/time -f '%e %M' -o "$work/time" "$sealbag" verify -i "$work/key.txt" "$2" "${s3[@]}" >/dev/null 2>&1
+  read -r secs rss_kib < "$work/time"
+  python3 -c "print(f'{\"$1\":<22} {$secs:>7.2f} s  {$size_mib/$secs:>7.1f} MiB/s  peak RSS {$rss_kib/1024:>6.1f} MiB')"
+}
+verify "verify s3:// (GET)" "s3://bench/out.age"
+verify "verify split index" "s3://bench/split.age.index.json"
 
 put_url=$(python3 -c "
 import boto3, botocore.client

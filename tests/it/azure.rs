@@ -468,3 +468,72 @@ fn azure_expired_sas_gets_the_stores_403_with_its_code_and_a_likely_cause() {
     assert!(stderr.contains("nothing was committed"), "{stderr}");
     assert!(!stderr.contains("sig="), "{stderr}");
 }
+
+#[test]
+fn azure_expired_sas_with_fallback_keeps_the_archive_locally_and_exits_3() {
+    let Some(azurite) = azurite() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fallback = dir.path().join("fallback");
+    std::fs::create_dir(&fallback).expect("mkdir");
+    let sas = service_sas("cw", None, -3600);
+    let url = format!("{}/late-kept.age?{sas}", azurite.url(CONTAINER));
+    let out = run_collector(
+        dir.path(),
+        &[
+            "--output",
+            &url,
+            "--upload-part-size",
+            BLOCK,
+            "--fallback-output",
+            &fallback.to_string_lossy(),
+        ],
+        false,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("HTTP 403"), "{stderr}");
+    assert!(!stderr.contains("sig="), "{stderr}");
+    let summary = summary_of(&out);
+    let kept = fallback.join("late-kept.age");
+    assert_eq!(
+        summary["kept_locally"].as_str(),
+        Some(&*kept.to_string_lossy())
+    );
+    assert_eq!(summary["sha256"].as_str(), Some(&*sha256_file(&kept)));
+    let (identity, _) = keygen_once(dir.path());
+    let extracted = dir.path().join("x");
+    stock_extract(&kept, &identity, &extracted, &[]);
+    for i in 0..4u64 {
+        assert_eq!(
+            std::fs::read(extracted.join(format!("files/data/f{i}.bin"))).expect("read"),
+            noise(5 << 20, i + 7),
+            "f{i}.bin"
+        );
+    }
+}
+
+#[test]
+fn azure_upload_with_fallback_leaves_nothing_locally() {
+    let Some(azurite) = azurite() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fallback = dir.path().join("fallback");
+    std::fs::create_dir(&fallback).expect("mkdir");
+    let sas = service_sas("cw", None, 3600);
+    let url = format!("{}/fine.age?{sas}", azurite.url(CONTAINER));
+    let out = run_collector(
+        dir.path(),
+        &[
+            "--output",
+            &url,
+            "--upload-part-size",
+            BLOCK,
+            "--fallback-output",
+            &fallback.to_string_lossy(),
+        ],
+        false,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(std::fs::read_dir(&fallback).expect("dir").count(), 0);
+    read_back(&azurite, dir.path(), "fine.age", &summary_of(&out));
+}

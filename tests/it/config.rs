@@ -152,6 +152,7 @@ output = \"s3://evidence/{{case}}/{{host}}-{{time}}.tar.zst.age\"  # {sys}:3
 # upload_ticket (not set)
 # s3_endpoint (not set)
 # s3_region (not set)
+# fallback_output (not set)
 case = \"IR-flag\"                                  # flag; overrides {sys}:2; overrides {beside}:2
 # operator (not set)
 # max_file_size (not set)
@@ -183,7 +184,7 @@ fn bad_config_stops_before_anything_is_written() {
         (
             "case = \"x\"\nrecipent = \"age1\"\n",
             format!(
-                "error: {}:2:1: unknown key `recipent`\nhint: the keys are: profile, recipients, recipients_files, output, upload_ticket, s3_endpoint, s3_region, case, operator, max_file_size, max_total, time_limit, rate_limit, threads, split, low_priority, allow_same_volume, ioc, sweep\n",
+                "error: {}:2:1: unknown key `recipent`\nhint: the keys are: profile, recipients, recipients_files, output, upload_ticket, s3_endpoint, s3_region, fallback_output, case, operator, max_file_size, max_total, time_limit, rate_limit, threads, split, low_priority, allow_same_volume, ioc, sweep\n",
                 site.system().display()
             ),
         ),

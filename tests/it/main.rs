@@ -5,6 +5,7 @@ mod azure;
 mod cli_errors;
 mod collect;
 mod config;
+mod fallback;
 mod faults;
 mod ioc;
 mod limits;

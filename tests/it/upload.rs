@@ -8,19 +8,19 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-const BUCKET: &str = "evidence";
+pub(crate) const BUCKET: &str = "evidence";
 /// S3's (and moto's) smallest part but the last.
-const PART: &str = "5MiB";
+pub(crate) const PART: &str = "5MiB";
 
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Moto {
@@ -39,7 +39,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// Starts moto_server, or skips loudly (fails under CI=true) when absent.
-fn moto() -> Option<Moto> {
+pub(crate) fn moto() -> Option<Moto> {
     let found = Command::new("sh")
         .arg("-c")
         .arg("command -v moto_server && python3 -c 'import boto3'")
@@ -72,7 +72,7 @@ fn moto() -> Option<Moto> {
 }
 
 /// Runs a boto3 snippet against moto (`s3` and `b` are bound); returns stdout.
-fn boto(port: u16, code: &str, args: &[&str]) -> String {
+pub(crate) fn boto(port: u16, code: &str, args: &[&str]) -> String {
     let script = format!(
         "import sys, boto3\ns3 = boto3.client('s3', endpoint_url='http://127.0.0.1:{port}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nb = '{BUCKET}'\nargv = sys.argv[1:]\n{code}\n"
     );
@@ -110,9 +110,19 @@ pub(crate) fn tree(dir: &Path) -> (PathBuf, PathBuf) {
     (root, profile)
 }
 
-fn upload(dir: &Path, endpoint: &str, key: &str) -> std::process::Output {
+pub(crate) fn upload(dir: &Path, endpoint: &str, key: &str) -> std::process::Output {
+    upload_with(dir, endpoint, key, &[])
+}
+
+/// [`upload`] with more flags.
+pub(crate) fn upload_with(
+    dir: &Path,
+    endpoint: &str,
+    key: &str,
+    more: &[&str],
+) -> std::process::Output {
     let output = format!("s3://{BUCKET}/{key}");
-    let args = [
+    let mut args = vec![
         "--output",
         &output,
         "--s3-endpoint",
@@ -124,6 +134,7 @@ fn upload(dir: &Path, endpoint: &str, key: &str) -> std::process::Output {
         "--case",
         "IR-7",
     ];
+    args.extend_from_slice(more);
     run_collector(dir, &args, true)
 }
 
@@ -164,7 +175,7 @@ pub(crate) fn run_collector(dir: &Path, args: &[&str], credentials: bool) -> std
 }
 
 /// `sealbag ticket` against moto, with the responder's (test) credentials.
-fn ticket(port: u16, dir: &Path, key: &str, expires: &str) -> PathBuf {
+pub(crate) fn ticket(port: u16, dir: &Path, key: &str, expires: &str) -> PathBuf {
     let path = dir.join(format!("ticket-{expires}.json"));
     let out = Command::new(sealbag_bin())
         .args([
@@ -247,7 +258,7 @@ pub(crate) fn keygen_once(dir: &Path) -> (PathBuf, String) {
 
 /// Downloads the object with boto3, checks it against the collector's
 /// summary, and verifies it with `sealbag verify` and stock age | zstd | tar.
-fn read_back(port: u16, dir: &Path, key: &str, summary: &serde_json::Value) {
+pub(crate) fn read_back(port: u16, dir: &Path, key: &str, summary: &serde_json::Value) {
     let local = dir.join("downloaded.age");
     boto(
         port,
@@ -345,6 +356,9 @@ pub(crate) enum Fault {
     DropOnce(&'static [u8]),
     /// Answer 500 to every request whose head holds this text (the parts').
     RefuseParts(&'static [u8]),
+    /// Cut the connection once, a megabyte into the answer to the request
+    /// whose head holds this text (a GET's).
+    DropResponseOnce(&'static [u8]),
 }
 
 /// A TCP proxy to `port` that injects `fault`; returns its port and a counter of faults.
@@ -364,8 +378,26 @@ pub(crate) fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
             else {
                 continue;
             };
+            let cut = Arc::new(AtomicBool::new(false));
+            let cut_back = Arc::clone(&cut);
+            let faults_back = Arc::clone(&counter);
             std::thread::spawn(move || {
-                let _ = std::io::copy(&mut server_in, &mut client_back);
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut sent = 0usize;
+                while let Ok(n) = server_in.read(&mut buf) {
+                    if n == 0 || client_back.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    if cut_back.load(Ordering::SeqCst) {
+                        sent += n;
+                        if sent > 1 << 20 {
+                            // Mid-answer: a megabyte of the object is through.
+                            faults_back.fetch_add(1, Ordering::SeqCst);
+                            let _ = server_in.shutdown(Shutdown::Both);
+                            break;
+                        }
+                    }
+                }
                 let _ = client_back.shutdown(Shutdown::Both);
             });
             std::thread::spawn(move || {
@@ -390,6 +422,11 @@ pub(crate) fn proxy(port: u16, fault: Fault) -> (u16, Arc<AtomicU32>) {
                             }
                             let _ = client.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                             break;
+                        }
+                        Fault::DropResponseOnce(needle)
+                            if faults.load(Ordering::SeqCst) == 0 && seen(needle) =>
+                        {
+                            cut.store(true, Ordering::SeqCst);
                         }
                         Fault::DropOnce(needle)
                             if cutting.is_none()

@@ -253,6 +253,8 @@ pub enum Output {
     Stdout(io::Stdout),
     /// An object store: streamed in parts, or one presigned PUT (nothing on disk).
     Upload(Box<crate::upload::Upload>),
+    /// An upload teed into a local copy (`--fallback-output`), kept if the upload fails.
+    Fallback(Box<crate::upload::Fallback>),
 }
 
 impl Write for Output {
@@ -261,6 +263,7 @@ impl Write for Output {
             Output::File(f) => f.write(buf),
             Output::Stdout(s) => s.write(buf),
             Output::Upload(u) => u.write(buf),
+            Output::Fallback(f) => f.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -268,6 +271,7 @@ impl Write for Output {
             Output::File(f) => f.flush(),
             Output::Stdout(s) => s.flush(),
             Output::Upload(u) => u.flush(),
+            Output::Fallback(f) => f.flush(),
         }
     }
 }
@@ -275,17 +279,23 @@ impl Write for Output {
 impl Output {
     /// Flushes and syncs the output, and removes the reserve.
     pub fn finish(self) -> io::Result<()> {
-        self.finish_sealed("", 0)
+        self.finish_sealed("", 0).map(|_| ())
     }
 
     /// Like [`finish`](Self::finish), given what the whole ciphertext is
-    /// (its hex SHA-256 and size), which a split index records.
-    pub fn finish_sealed(self, sha256: &str, bytes: u64) -> io::Result<()> {
+    /// (its hex SHA-256 and size), which a split index records. Returns
+    /// what became of an upload with a local fallback.
+    pub fn finish_sealed(
+        self,
+        sha256: &str,
+        bytes: u64,
+    ) -> io::Result<Option<crate::upload::Delivery>> {
         match self {
-            Output::File(f) => f.finish_sealed(sha256, bytes),
-            Output::Stdout(mut s) => s.flush(),
+            Output::File(f) => f.finish_sealed(sha256, bytes).map(|()| None),
+            Output::Stdout(mut s) => s.flush().map(|()| None),
+            Output::Fallback(f) => f.finish_sealed(sha256, bytes).map(Some),
             Output::Upload(u) => {
-                let uploaded = u.finish()?;
+                let uploaded = u.finish_sealed(sha256, bytes)?;
                 tracing::info!(
                     object = %uploaded.object,
                     parts = uploaded.parts,
@@ -294,7 +304,7 @@ impl Output {
                     sha256,
                     "upload complete"
                 );
-                Ok(())
+                Ok(None)
             }
         }
     }

@@ -29,8 +29,8 @@ pub use layers::{Output, OutputFile};
 pub use manifest::{bytes_of, text_and_b64, ManifestRecord, Status};
 pub use reader::{open_plaintext, read_identities, OpenError, Plaintext, Position};
 pub use split::{
-    check_parts, find_split, index_path, part_path, read_index, PartRecord, PartsReader,
-    SplitError, SplitIndex, SplitSet, SPLIT_FORMAT,
+    check_parts, find_split, index_path, parse_index, part_path, read_index, PartRecord,
+    PartsReader, SplitError, SplitIndex, SplitSet, SPLIT_FORMAT,
 };
 pub use tar_stream::{EntryType, StoreIncompressible, TarStream};
 pub use unpack::{unpack, UnpackError, UnpackReport};

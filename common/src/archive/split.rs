@@ -268,26 +268,31 @@ pub fn read_index(path: &Path) -> Result<SplitIndex, SplitError> {
         .take(MAX_INDEX_BYTES)
         .read_to_end(&mut bytes)
         .map_err(read)?;
-    let bad = |reason: String| SplitError::Bad {
+    parse_index(&bytes).map_err(|reason| SplitError::Bad {
         path: path.to_path_buf(),
         reason,
-    };
-    let index: SplitIndex = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    })
+}
+
+/// Parses and checks an index's bytes (names must be plain file names, no
+/// folders); `Err` says what is wrong. For an index read from a store.
+pub fn parse_index(bytes: &[u8]) -> Result<SplitIndex, String> {
+    let index: SplitIndex = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if index.format != SPLIT_FORMAT {
-        return Err(bad(format!(
+        return Err(format!(
             "format `{}`, expected `{SPLIT_FORMAT}`",
             index.format
-        )));
+        ));
     }
     for part in &index.parts {
         let plain = Path::new(&part.name)
             .file_name()
             .is_some_and(|n| n == part.name.as_str());
         if !plain || part.name == ".." {
-            return Err(bad(format!(
+            return Err(format!(
                 "part name `{}` is not a plain file name",
                 part.name
-            )));
+            ));
         }
     }
     Ok(index)

@@ -41,6 +41,9 @@ pub struct Sealed {
     pub sha256: String,
     /// Size of the output.
     pub bytes: u64,
+    /// With `--fallback-output`: whether the upload went through, or where
+    /// the archive is kept instead.
+    pub delivery: Option<crate::upload::Delivery>,
 }
 
 type Stack = TarStream<Compress<Offload<Encrypt<BufWriter<Hashing<Offload<Output>>>>>>>;
@@ -111,8 +114,12 @@ impl ArchiveWriter {
         let buffered = encrypted.finish()?;
         let hashing = buffered.into_inner().map_err(|e| e.into_error())?;
         let (io, sha256, bytes) = hashing.finish();
-        io.finish()?.finish_sealed(&sha256, bytes)?;
-        Ok(Sealed { sha256, bytes })
+        let delivery = io.finish()?.finish_sealed(&sha256, bytes)?;
+        Ok(Sealed {
+            sha256,
+            bytes,
+            delivery,
+        })
     }
 }
 

@@ -134,6 +134,18 @@ pub struct CollectArgs {
     #[arg(long, value_name = "REGION")]
     pub s3_region: Option<String>,
 
+    /// With an upload (`s3://`, `--upload-ticket`, an Azure SAS or a presigned
+    /// PUT URL): also write the sealed archive (ciphertext only) into DIR as
+    /// it is sent, named after the object (never overwriting). When the store
+    /// acknowledges the whole upload the local copy is deleted; when the
+    /// upload fails for good, or the store cannot be reached at all, the
+    /// collection goes on into the local copy, which is kept, and the run
+    /// exits 3 naming it (`kept_locally` in the summary). DIR on the
+    /// collected volume is refused unless `--allow-same-volume`; `--reserve`
+    /// applies there as for a local output.
+    #[arg(long, value_name = "DIR")]
+    pub fallback_output: Option<PathBuf>,
+
     /// Upload the archive with a presigned ticket made by `sealbag ticket`:
     /// the host holds permission to write that one object and nothing else.
     #[arg(long, value_name = "FILE", conflicts_with = "output")]

@@ -248,11 +248,15 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
     )?;
     let output_path = match &output {
         Output::File(file) => Some(file.path().to_path_buf()),
+        Output::Fallback(fallback) => Some(fallback.local_path().to_path_buf()),
         Output::Stdout(_) | Output::Upload(_) => None,
     };
     let split_index = match &output {
         Output::File(file) => file.index_path().map(|p| p.display().to_string()),
-        Output::Stdout(_) | Output::Upload(_) => None,
+        Output::Upload(_) | Output::Fallback(_) if args.split.is_some() => {
+            Some(format!("{output_name}.index.json"))
+        }
+        Output::Stdout(_) | Output::Upload(_) | Output::Fallback(_) => None,
     };
     let zstd_level = match args.compression {
         CompressionArg::Zstd => Some(args.zstd_level),
@@ -439,7 +443,33 @@ fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String>
         if let Some(index) = &split_index {
             summary["split_index"] = serde_json::Value::from(index.as_str());
         }
+        if let Some(delivery) = &sealed.delivery {
+            summary["uploaded"] = delivery.uploaded.into();
+            if let Some(error) = &delivery.error {
+                summary["upload_error"] = error.as_str().into();
+            }
+            if let Some(kept) = &delivery.kept_locally {
+                summary["kept_locally"] = kept.display().to_string().into();
+            }
+        }
         println!("{summary}");
+    }
+    if let Some(delivery) = &sealed.delivery {
+        match &delivery.kept_locally {
+            Some(kept) => {
+                let error = delivery.error.as_deref().unwrap_or("");
+                eprintln!(
+                    "UPLOAD FAILED: {error}\nthe sealed archive is KEPT LOCALLY at {} (sha256 {}, {} bytes); nothing collected is lost\nhint: deliver that file by other means (it is encrypted), e.g. `aws s3 cp` or your EDR's file fetch, then delete it",
+                    kept.display(),
+                    sealed.sha256,
+                    sealed.bytes
+                );
+                return Ok(Exit::KeptLocally);
+            }
+            None => eprintln!(
+                "upload complete; the local fallback copy was deleted (the store has the whole archive)"
+            ),
+        }
     }
     if report.stopped == Some(StopReason::OutputFailed) {
         return Ok(Exit::Failed);
@@ -523,23 +553,20 @@ fn open_url_output(
     url: &str,
     reserve: u64,
     stop: &StopSignal,
-) -> Result<(Output, String), String> {
+) -> Result<(crate::upload::Upload, String), String> {
     use crate::upload::Upload;
     let first = args
         .upload_part_size
         .unwrap_or(crate::upload::DEFAULT_PART_SIZE);
     if crate::upload::is_azure_url(url) {
         let (upload, object) = crate::upload::open_azure(url, first)?;
-        return Ok((Output::Upload(Box::new(Upload::Parts(upload))), object));
+        return Ok((Upload::Parts(upload), object));
     }
     let cap = args
         .upload_buffer
         .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
     let upload = crate::upload::PutUpload::new(url, cap, reserve, stop.clone())?;
-    Ok((
-        Output::Upload(Box::new(Upload::Put(upload))),
-        crate::upload::strip_query(url),
-    ))
+    Ok((Upload::Put(upload), crate::upload::strip_query(url)))
 }
 
 fn open_output(
@@ -559,90 +586,71 @@ fn open_output(
         }
         return Ok((Output::Stdout(io::stdout()), "stdout".into()));
     }
-    if let Some(ticket) = &args.upload_ticket {
-        if args.split.is_some() {
-            return Err(
-                "`--split` with an upload is not supported yet: split a local output".into(),
-            );
-        }
-        let cap = args
-            .upload_buffer
-            .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
-        let time = started.to_compact();
-        let expand =
-            |url: &str| crate::upload::expand_key(url, hostname, &time, args.case_id.as_deref());
-        let (upload, object) =
-            crate::upload::open_ticket(ticket, cap, reserve, stop.clone(), &expand)?;
-        return Ok((Output::Upload(Box::new(upload)), object));
-    }
-    if let Some(url) = args
+    let remote_url = args
         .output
         .as_deref()
         .and_then(|p| p.to_str())
-        .filter(|p| crate::upload::is_remote(p))
-    {
-        if args.split.is_some() {
-            return Err(
-                "`--split` with an upload is not supported yet: split a local output".into(),
-            );
-        }
-        let url = crate::upload::expand_key(
-            url,
-            hostname,
-            &started.to_compact(),
-            args.case_id.as_deref(),
-        );
-        if !url.starts_with("s3://") {
-            return open_url_output(args, &url, reserve, stop);
-        }
-        let options = crate::upload::S3Options {
-            endpoint: args.s3_endpoint.clone(),
-            region: args.s3_region.clone(),
+        .filter(|p| crate::upload::is_remote(p));
+    if args.upload_ticket.is_some() || remote_url.is_some() {
+        let Some(dir) = &args.fallback_output else {
+            let (upload, object) = open_upload(args, hostname, started, reserve, stop)?;
+            return Ok((Output::Upload(Box::new(upload)), object));
         };
-        let upload = crate::upload::open_s3(
-            &url,
-            &options,
-            args.upload_part_size
-                .unwrap_or(crate::upload::DEFAULT_PART_SIZE),
-        )?;
-        return Ok((
-            Output::Upload(Box::new(crate::upload::Upload::Parts(upload))),
-            url,
-        ));
+        return open_with_fallback(args, dir, hostname, started, reserve, stop, collected);
+    }
+    if let Some(dir) = &args.fallback_output {
+        tracing::info!(
+            "--fallback-output {}: not used, the output is local",
+            dir.display()
+        );
     }
     let path = match &args.output {
         Some(path) => path.clone(),
-        None => {
-            let host: String = hostname
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let mut name = format!(
-                "{}-{}.tar",
-                if host.is_empty() { "host" } else { &host },
-                started.to_compact()
-            );
-            if args.compression == CompressionArg::Zstd {
-                name.push_str(".zst");
-            }
-            if !args.no_encrypt {
-                name.push_str(".age");
-            }
-            PathBuf::from(name)
-        }
+        None => PathBuf::from(default_name(args, hostname, started)),
     };
     super::same_volume::guard(&path, collected, args.allow_same_volume)?;
-    let created = match args.split {
-        Some(part_size) => OutputFile::create_split(&path, part_size, reserve, stop.clone()),
-        None => OutputFile::create(&path, reserve, stop.clone()),
+    let file = create_file(&path, args.split, reserve, stop)?;
+    Ok((Output::File(file), path.display().to_string()))
+}
+
+/// `<host>-<UTC time>.tar[.zst][.age]`: the default local name.
+fn default_name(args: &CollectArgs, hostname: &str, started: Timestamp) -> String {
+    let host: String = hostname
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut name = format!(
+        "{}-{}.tar",
+        if host.is_empty() { "host" } else { &host },
+        started.to_compact()
+    );
+    if args.compression == CompressionArg::Zstd {
+        name.push_str(".zst");
+    }
+    if !args.no_encrypt {
+        name.push_str(".age");
+    }
+    name
+}
+
+/// A new local output file (or split set), never overwriting.
+fn create_file(
+    path: &std::path::Path,
+    split: Option<u64>,
+    reserve: u64,
+    stop: &StopSignal,
+) -> Result<OutputFile, String> {
+    let created = match split {
+        Some(part_size) => OutputFile::create_split(path, part_size, reserve, stop.clone()),
+        None => OutputFile::create(path, reserve, stop.clone()),
     };
-    let file = created.map_err(|e| {
+    created.map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             format!(
                 "{}: already exists; sealbag never overwrites\nhint: choose another `--output`",
@@ -651,8 +659,174 @@ fn open_output(
         } else {
             format!("cannot create {}: {e}", path.display())
         }
-    })?;
-    Ok((Output::File(file), path.display().to_string()))
+    })
+}
+
+/// Opens the upload that `--upload-ticket` or `--output URL` names.
+fn open_upload(
+    args: &CollectArgs,
+    hostname: &str,
+    started: Timestamp,
+    reserve: u64,
+    stop: &StopSignal,
+) -> Result<(crate::upload::Upload, String), String> {
+    let time = started.to_compact();
+    let expand =
+        |url: &str| crate::upload::expand_key(url, hostname, &time, args.case_id.as_deref());
+    if let Some(ticket) = &args.upload_ticket {
+        if args.split.is_some() {
+            return Err(SPLIT_TICKET.into());
+        }
+        let cap = args
+            .upload_buffer
+            .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
+        return crate::upload::open_ticket(ticket, cap, reserve, stop.clone(), &expand);
+    }
+    let url = args
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .map(expand)
+        .ok_or("no upload destination")?;
+    if !url.starts_with("s3://") {
+        if args.split.is_some() {
+            return Err(SPLIT_URL.into());
+        }
+        return open_url_output(args, &url, reserve, stop);
+    }
+    let options = crate::upload::S3Options {
+        endpoint: args.s3_endpoint.clone(),
+        region: args.s3_region.clone(),
+    };
+    let first = args
+        .upload_part_size
+        .unwrap_or(crate::upload::DEFAULT_PART_SIZE);
+    let upload = match args.split {
+        Some(part_size) => crate::upload::Upload::Split(Box::new(crate::upload::open_s3_split(
+            &url, &options, first, part_size,
+        )?)),
+        None => crate::upload::Upload::Parts(crate::upload::open_s3(&url, &options, first)?),
+    };
+    Ok((upload, url))
+}
+
+const SPLIT_TICKET: &str = "`--split` with `--upload-ticket` is not supported: a ticket presigns one object, and a split set is several (its parts and index)\nhint: split with `--output s3://BUCKET/KEY` and the host's own credentials, or split a local output (`--output PATH --split SIZE`) and deliver the parts";
+const SPLIT_URL: &str = "`--split` with an Azure SAS or presigned PUT URL is not supported: the URL names one object, and a split set is several (its parts and index)\nhint: split with `--output s3://BUCKET/KEY`, or split a local output (`--output PATH --split SIZE`) and deliver the parts";
+
+/// An upload with `--fallback-output DIR`: the sealed stream also goes
+/// into a new file in DIR, kept if the upload fails (see [`crate::upload::Fallback`]).
+fn open_with_fallback(
+    args: &CollectArgs,
+    dir: &std::path::Path,
+    hostname: &str,
+    started: Timestamp,
+    reserve: u64,
+    stop: &StopSignal,
+    collected: &crate::source::SourceInfo,
+) -> Result<(Output, String), String> {
+    // Refused combinations are usage errors, not network failures.
+    if args.no_encrypt {
+        return Err("`--fallback-output` with `--no-encrypt` would write the evidence unencrypted to the host's disk: refused\nhint: seal the archive (`--recipient age1…`); only ciphertext may be kept locally".into());
+    }
+    if let Some(url) = args
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .filter(|u| u.starts_with("s3://") && args.upload_ticket.is_none())
+    {
+        // A malformed URL is the operator's mistake: say so now.
+        let options = crate::upload::S3Options {
+            endpoint: args.s3_endpoint.clone(),
+            region: args.s3_region.clone(),
+        };
+        crate::upload::S3Location::parse(url, &options)?;
+    }
+    if args.split.is_some() {
+        let url = args
+            .output
+            .as_deref()
+            .and_then(|p| p.to_str())
+            .unwrap_or("");
+        if args.upload_ticket.is_some() {
+            return Err(SPLIT_TICKET.into());
+        }
+        if !url.starts_with("s3://") {
+            return Err(SPLIT_URL.into());
+        }
+    }
+    if !dir.is_dir() {
+        return Err(format!(
+            "--fallback-output {}: not a folder\nhint: create it first, on storage other than the collected volume",
+            dir.display()
+        ));
+    }
+    // Checked before the network is tried: a refusal costs no wait.
+    let expected = args
+        .output
+        .as_deref()
+        .and_then(|p| p.to_str())
+        .map(|url| {
+            crate::upload::expand_key(
+                url,
+                hostname,
+                &started.to_compact(),
+                args.case_id.as_deref(),
+            )
+        })
+        .and_then(|url| object_file_name(&url))
+        .unwrap_or_else(|| format!("sealbag-{}", default_name(args, hostname, started)));
+    super::same_volume::guard(&dir.join(expected), collected, args.allow_same_volume)?;
+    let opened = open_upload(args, hostname, started, reserve, stop);
+    let object = match &opened {
+        Ok((_, object)) => object.clone(),
+        Err(_) => match (&args.upload_ticket, &args.output) {
+            (Some(ticket), _) => format!("the upload of ticket {}", ticket.display()),
+            (None, Some(url)) => crate::upload::strip_query(&crate::upload::expand_key(
+                &url.to_string_lossy(),
+                hostname,
+                &started.to_compact(),
+                args.case_id.as_deref(),
+            )),
+            (None, None) => "the upload".into(),
+        },
+    };
+    let generic = dir.join(format!("sealbag-{}", default_name(args, hostname, started)));
+    let named = match &opened {
+        Ok((_, object)) => object_file_name(object).map(|name| dir.join(name)),
+        Err(_) => None,
+    };
+    let local_stop = StopSignal::new();
+    // Named after the object; if that file exists (an earlier run kept
+    // it), the generic name: an existing file is never overwritten.
+    let created = match named {
+        Some(path) => create_file(&path, args.split, reserve, &local_stop)
+            .map(|file| (file, path))
+            .or_else(|_| {
+                create_file(&generic, args.split, reserve, &local_stop)
+                    .map(|file| (file, generic.clone()))
+            }),
+        None => create_file(&generic, args.split, reserve, &local_stop)
+            .map(|file| (file, generic.clone())),
+    };
+    let (file, path) = created.map_err(|e| format!("--fallback-output: {e}"))?;
+    tracing::info!(local = %path.display(), "--fallback-output: the sealed archive is also written here until the store has all of it");
+    let upload = opened.map(|(upload, _)| upload);
+    let fallback =
+        crate::upload::Fallback::new(object.clone(), upload, file, local_stop, stop.clone());
+    Ok((Output::Fallback(Box::new(fallback)), object))
+}
+
+/// The last segment of an object's URL, when it is a plain file name.
+fn object_file_name(object: &str) -> Option<String> {
+    let path = object.split(['?', '#']).next().unwrap_or("");
+    let last = path.rsplit('/').next().unwrap_or("");
+    let plain = !last.is_empty()
+        && last != "."
+        && last != ".."
+        && last
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+' | '='));
+    plain.then(|| last.to_string())
 }
 
 /// Prints each file that would be collected: `size<TAB>target<TAB>path`.
@@ -781,5 +955,25 @@ impl Sink for VolumeSink<'_> {
             record.set_archive_path(&renamed);
         }
         self.inner.add_record(&record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fallback_copy_is_named_after_the_objects_last_segment_when_plain() {
+        assert_eq!(
+            object_file_name("s3://b/cases/IR-7/web01-20260101T000000Z.tar.zst.age").as_deref(),
+            Some("web01-20260101T000000Z.tar.zst.age")
+        );
+        assert_eq!(
+            object_file_name("https://acct.blob.core.windows.net/c/x.age?sv=1&sig=2").as_deref(),
+            Some("x.age")
+        );
+        assert_eq!(object_file_name("s3://b/dir/"), None);
+        assert_eq!(object_file_name("s3://b/.."), None);
+        assert_eq!(object_file_name("https://h/a%2F..%2Fb"), None);
     }
 }

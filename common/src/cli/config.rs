@@ -128,6 +128,7 @@ const KEYS: &[(&str, Kind, &str)] = &[
     ("upload_ticket", Kind::Path, "--upload-ticket"),
     ("s3_endpoint", Kind::Text, "--s3-endpoint"),
     ("s3_region", Kind::Text, "--s3-region"),
+    ("fallback_output", Kind::Path, "--fallback-output"),
     ("case", Kind::Text, "--case"),
     ("operator", Kind::Text, "--operator"),
     ("max_file_size", Kind::Size, "--max-file-size"),
@@ -518,6 +519,9 @@ fn flags_layer(args: &CollectArgs) -> Layer {
     if let Some(s) = &args.s3_region {
         set("s3_region", Value::Text(s.clone()));
     }
+    if let Some(p) = &args.fallback_output {
+        set("fallback_output", Value::Path(p.clone()));
+    }
     if let Some(s) = &args.case_id {
         set("case", Value::Text(s.clone()));
     }
@@ -580,6 +584,7 @@ impl Effective {
                 ("upload_ticket", Value::Path(p)) => args.upload_ticket = Some(p),
                 ("s3_endpoint", Value::Text(s)) => args.s3_endpoint = Some(s),
                 ("s3_region", Value::Text(s)) => args.s3_region = Some(s),
+                ("fallback_output", Value::Path(p)) => args.fallback_output = Some(p),
                 ("case", Value::Text(s)) => args.case_id = Some(s),
                 ("operator", Value::Text(s)) => args.operator = Some(s),
                 ("max_file_size", Value::Size(n)) => args.max_file_size = Some(n),

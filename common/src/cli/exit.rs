@@ -9,6 +9,10 @@ pub const EXIT_COMPLETE: u8 = 0;
 pub const EXIT_WITH_ERRORS: u8 = 1;
 /// Nothing usable was produced: bad usage, a bad profile or key, no output.
 pub const EXIT_FAILED: u8 = 2;
+/// The archive is sealed but its upload failed for good (or the store was
+/// never reached): it is kept in `--fallback-output`, which the summary's
+/// `kept_locally` names. Deliver that file by other means.
+pub const EXIT_KEPT_LOCALLY: u8 = 3;
 
 /// The outcome of a command, mapped to an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +23,8 @@ pub enum Exit {
     WithErrors,
     /// See [`EXIT_FAILED`].
     Failed,
+    /// See [`EXIT_KEPT_LOCALLY`].
+    KeptLocally,
 }
 
 impl From<Exit> for ExitCode {
@@ -27,6 +33,7 @@ impl From<Exit> for ExitCode {
             Exit::Complete => EXIT_COMPLETE,
             Exit::WithErrors => EXIT_WITH_ERRORS,
             Exit::Failed => EXIT_FAILED,
+            Exit::KeptLocally => EXIT_KEPT_LOCALLY,
         })
     }
 }

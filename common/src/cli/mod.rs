@@ -17,7 +17,7 @@ mod recipients;
 mod same_volume;
 
 pub use args::{CollectArgs, CompressionArg, LogArgs};
-pub use exit::{Exit, EXIT_COMPLETE, EXIT_FAILED, EXIT_WITH_ERRORS};
+pub use exit::{Exit, EXIT_COMPLETE, EXIT_FAILED, EXIT_KEPT_LOCALLY, EXIT_WITH_ERRORS};
 pub use hunt::{load_hunt, HuntArgs};
 pub use logging::{init_logging, LogCapture};
 pub use profiles::print_embedded_profiles;

@@ -9,6 +9,12 @@ pub(crate) const TRIES: u32 = 6;
 /// The first wait between tries; doubled each time (0.25 s … 4 s).
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
+/// The wait before try `attempt + 1` after `attempt` failed tries (1-based):
+/// 0.25 s, doubled each time.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF * (1u32 << attempt.saturating_sub(1).min(6))
+}
+
 /// What the store answered.
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -77,12 +83,10 @@ pub(crate) fn send(
     body: &[u8],
     what: &str,
 ) -> Result<Answer, HttpError> {
-    let mut backoff = FIRST_BACKOFF;
     let mut last_error = None;
     for attempt in 1..=TRIES {
         if attempt > 1 {
-            std::thread::sleep(backoff);
-            backoff *= 2;
+            std::thread::sleep(backoff(attempt - 1));
         }
         let target = url();
         let result = match method {

@@ -20,19 +20,23 @@
 
 mod azure;
 mod credentials;
+mod fallback;
 mod http;
 mod multipart;
 mod put;
 mod read;
 mod s3;
+mod s3_split;
 mod ticket;
 
 pub use azure::{is_azure_url, open_azure, strip_query, SasUrl};
+pub use fallback::{Delivery, Fallback};
 pub use http::HttpError;
 pub use multipart::{MultipartUpload, UploadError, Uploaded, DEFAULT_PART_SIZE};
 pub use put::{PutUpload, DEFAULT_PUT_BUFFER, MAX_PUT_SIZE};
-pub use read::open_remote;
+pub use read::{open_remote, open_remote_split, ReadError, RemoteSplit, ResumingGet};
 pub use s3::{open_s3, S3Location, S3Options};
+pub use s3_split::{open_s3_split, SplitUpload};
 pub use ticket::{
     make_ticket, make_url_ticket, open_ticket, read_ticket, Ticket, KIND_AZURE_SAS, KIND_PUT_URL,
     KIND_S3_MULTIPART, TICKET_FORMAT,
@@ -45,6 +49,8 @@ pub enum Upload {
     Parts(MultipartUpload),
     /// Held in memory and sent in one PUT at the end.
     Put(PutUpload),
+    /// `--split`: numbered objects of at most a given size, and their index.
+    Split(Box<SplitUpload>),
 }
 
 impl std::io::Write for Upload {
@@ -52,12 +58,14 @@ impl std::io::Write for Upload {
         match self {
             Upload::Parts(u) => u.write(buf),
             Upload::Put(u) => u.write(buf),
+            Upload::Split(u) => u.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Upload::Parts(u) => u.flush(),
             Upload::Put(u) => u.flush(),
+            Upload::Split(u) => u.flush(),
         }
     }
 }
@@ -65,9 +73,16 @@ impl std::io::Write for Upload {
 impl Upload {
     /// Sends what is left and completes the upload.
     pub fn finish(self) -> std::io::Result<Uploaded> {
+        self.finish_sealed("", 0)
+    }
+
+    /// Like [`finish`](Self::finish), given the whole ciphertext's hex
+    /// SHA-256 and size (which a split upload's index records).
+    pub fn finish_sealed(self, sha256: &str, bytes: u64) -> std::io::Result<Uploaded> {
         match self {
             Upload::Parts(u) => u.finish(),
             Upload::Put(u) => u.finish(),
+            Upload::Split(u) => u.finish_sealed(sha256, bytes),
         }
     }
 }

@@ -138,6 +138,23 @@ impl Signer for CredentialSigner {
     }
 }
 
+/// Starts a multipart upload of `location` signed with `credentials`.
+pub(crate) fn start_upload(
+    location: S3Location,
+    credentials: Credentials,
+    first_part_size: u64,
+) -> Result<MultipartUpload, String> {
+    let upload_id = location.create_upload(&credentials)?;
+    let object = location.shown();
+    let signer = CredentialSigner {
+        location,
+        credentials,
+        upload_id,
+    };
+    MultipartUpload::new(Arc::new(signer), object.clone(), first_part_size)
+        .map_err(|e| format!("cannot start the upload thread for {object}: {e}"))
+}
+
 /// Opens a streaming upload to `s3://BUCKET/KEY` with the credentials found
 /// in the environment, the shared file or the instance role.
 pub fn open_s3(
@@ -148,13 +165,5 @@ pub fn open_s3(
     let location = S3Location::parse(url, options)?;
     let (credentials, origin) = super::credentials::resolve()?;
     tracing::info!(object = %location.shown(), credentials = %origin, "starting the multipart upload");
-    let upload_id = location.create_upload(&credentials)?;
-    let object = location.shown();
-    let signer = CredentialSigner {
-        location,
-        credentials,
-        upload_id,
-    };
-    MultipartUpload::new(Arc::new(signer), object.clone(), first_part_size)
-        .map_err(|e| format!("cannot start the upload thread for {object}: {e}"))
+    start_upload(location, credentials, first_part_size)
 }

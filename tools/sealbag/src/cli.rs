@@ -52,9 +52,11 @@ enum Command {
         s3_region: Option<String>,
         /// The sealed archive (`-` for stdin; a split set by any part or its
         /// index), or `s3://BUCKET/KEY` (credentials as for uploads: the
-        /// environment, ~/.aws/credentials, the instance role), or an
-        /// `https://…` URL that allows reading (an Azure read SAS, a presigned
-        /// GET): streamed, never stored.
+        /// environment, ~/.aws/credentials, the instance role;
+        /// `s3://BUCKET/KEY.index.json` for a set uploaded with `--split`:
+        /// every part checked first, then read), or an `https://…` URL that
+        /// allows reading (an Azure read SAS, a presigned GET): streamed,
+        /// never stored; a broken stream is resumed from the byte reached.
         archive: PathBuf,
     },
     /// Extract an archive safely into a new folder, verifying as it goes.

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use sealbag_common::upload::{open_remote, S3Options};
+use sealbag_common::upload::{open_remote, open_remote_split, S3Options};
 
 use sealbag_common::archive::{
     check_parts, find_split, open_plaintext, read_identities, OpenError, PartsReader, Plaintext,
@@ -48,7 +48,27 @@ fn open_inner(
         .to_str()
         .filter(|a| sealbag_common::upload::is_remote(a))
     {
-        let (input, shown) = open_remote(url, s3).map_err(OpenFailure::Usage)?;
+        let (input, shown) = match open_remote_split(url, s3).map_err(OpenFailure::Usage)? {
+            Some(split) => {
+                if !split.problems.is_empty() {
+                    return Err(OpenFailure::Damaged(format!(
+                        "split archive {} ({} parts): {}",
+                        split.shown,
+                        split.index.parts.len(),
+                        split.problems.join("; ")
+                    )));
+                }
+                eprintln!(
+                    "{}: {} parts, each as the index says (SHA-256 of the whole: {})",
+                    split.shown,
+                    split.index.parts.len(),
+                    split.index.sha256
+                );
+                let shown = split.shown.clone();
+                (split.reader(), shown)
+            }
+            None => open_remote(url, s3).map_err(OpenFailure::Usage)?,
+        };
         return open_plaintext(input, &identities).map_err(|e| match e {
             OpenError::Io(io) => OpenFailure::Damaged(format!(
                 "damaged at its start: {io} (the first age chunk or zstd frame does not decode)"

@@ -181,7 +181,7 @@ fn unknown_key_names_file_line_and_the_keys() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}:2:3: unknown key `recipient`\nhint: the keys are: profile, recipients, recipients_files, output, upload_ticket, s3_endpoint, s3_region, case, operator, max_file_size, max_total, time_limit, rate_limit, threads, split, low_priority, allow_same_volume, ioc, sweep",
+            "{}:2:3: unknown key `recipient`\nhint: the keys are: profile, recipients, recipients_files, output, upload_ticket, s3_endpoint, s3_region, fallback_output, case, operator, max_file_size, max_total, time_limit, rate_limit, threads, split, low_priority, allow_same_volume, ioc, sweep",
             s.system().display()
         )
     );
@@ -352,6 +352,7 @@ recipients = [\"age1flag\"]  # flag
 # upload_ticket (not set)
 # s3_endpoint (not set)
 # s3_region (not set)
+# fallback_output (not set)
 case = \"IR-7\"              # {sys}:1; overrides {beside}:1
 # operator (not set)
 # max_file_size (not set)
@@ -379,4 +380,31 @@ rate_limit = 20.0          # {sys}:4
         "{}",
         e.render()
     );
+}
+
+#[test]
+fn fallback_output_comes_from_a_file_relative_to_it_and_a_flag_wins() {
+    let s = Setup::new();
+    std::fs::write(
+        s.beside(),
+        "upload_ticket = \"ticket.json\"\nfallback_output = \"kept\"\n",
+    )
+    .expect("write");
+    let e = s.resolve(&flags(&[])).expect("valid");
+    let mut args = flags(&[]);
+    e.apply(&mut args);
+    let bin = s.dir.path().join("bin");
+    assert_eq!(args.fallback_output, Some(bin.join("kept")));
+    assert!(
+        e.render().contains(&format!(
+            "fallback_output = \"{}\"",
+            bin.join("kept").display()
+        )),
+        "{}",
+        e.render()
+    );
+    let mut args = flags(&["--fallback-output", "/mnt/usb"]);
+    let e = s.resolve(&args).expect("valid");
+    e.apply(&mut args);
+    assert_eq!(args.fallback_output, Some(PathBuf::from("/mnt/usb")));
 }
