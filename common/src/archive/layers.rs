@@ -277,6 +277,16 @@ impl Write for Output {
 }
 
 impl Output {
+    /// Where the manifest may spill (beside a local output or its
+    /// fallback copy); `None` for standard output and bare uploads.
+    pub fn spill_path(&self) -> Option<PathBuf> {
+        match self {
+            Output::File(f) => Some(super::spill::SpillBuffer::path_beside(f.path())),
+            Output::Fallback(f) => Some(super::spill::SpillBuffer::path_beside(f.local_path())),
+            Output::Stdout(_) | Output::Upload(_) => None,
+        }
+    }
+
     /// Flushes and syncs the output, and removes the reserve.
     pub fn finish(self) -> io::Result<()> {
         self.finish_sealed("", 0).map(|_| ())

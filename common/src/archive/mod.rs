@@ -15,6 +15,7 @@ mod layers;
 mod manifest;
 mod offload;
 mod reader;
+mod spill;
 mod split;
 mod tar_stream;
 mod uncached;

@@ -6,6 +6,7 @@ use super::custody::CollectionInfo;
 use super::layers::{Compress, Encrypt, Hashing, Output};
 use super::manifest::ManifestRecord;
 use super::offload::Offload;
+use super::spill::SpillBuffer;
 use super::tar_stream::{EntryType, TarStream};
 use crate::engine::{Sink, SinkError, StoredEntry};
 use crate::source::{EntryKind, Metadata, Timestamp};
@@ -48,10 +49,10 @@ pub struct Sealed {
 
 type Stack = TarStream<Compress<Offload<Encrypt<BufWriter<Hashing<Offload<Output>>>>>>>;
 
-/// Manifest lines, zstd-compressed in memory until the end of the run so a
-/// run of a million files stays within a few MiB.
+/// Manifest lines, zstd-compressed until the end of the run, in memory and
+/// past 4 MiB in a sealed spill file beside the output (see [`SpillBuffer`]).
 struct ManifestBuffer {
-    encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
+    encoder: zstd::stream::write::Encoder<'static, SpillBuffer>,
     raw_bytes: u64,
 }
 
@@ -64,6 +65,7 @@ pub struct ArchiveWriter {
 impl ArchiveWriter {
     /// Starts an archive on `output`.
     pub fn new(output: Output, options: &ArchiveOptions) -> io::Result<Self> {
+        let spill = SpillBuffer::new(output.spill_path());
         // The output's own I/O is a stage too: a direct write waits for the
         // device, an upload for the network, while encryption goes on.
         let io = Offload::named(output, "sealbag-io")?;
@@ -77,7 +79,7 @@ impl ArchiveWriter {
             manifest: ManifestBuffer {
                 // Level 1: the buffer is only memory, and on the collecting
                 // thread; level 3 cost a sixth of a small-file run.
-                encoder: zstd::stream::write::Encoder::new(Vec::new(), 1)?,
+                encoder: zstd::stream::write::Encoder::new(spill, 1)?,
                 raw_bytes: 0,
             },
         })
@@ -93,8 +95,8 @@ impl ArchiveWriter {
     pub fn finish(self, log: &[u8], collection: &CollectionInfo) -> io::Result<Sealed> {
         let ArchiveWriter { mut tar, manifest } = self;
         let raw_bytes = manifest.raw_bytes;
-        let compressed = manifest.encoder.finish()?;
-        let mut decoder = zstd::stream::read::Decoder::new(&compressed[..])?;
+        let compressed = manifest.encoder.finish()?.into_reader()?;
+        let mut decoder = zstd::stream::read::Decoder::new(compressed)?;
         let mut meta = Metadata::new(EntryKind::File, raw_bytes);
         meta.times.modified = Some(Timestamp::now());
         tar.append(

@@ -525,6 +525,11 @@ fn own_files_in_source(
     if let Some(path) = crate::SourcePath::parse(text.as_bytes()) {
         let mut reserve = path.as_bytes().to_vec();
         reserve.extend_from_slice(b".reserve");
+        let mut spill = path.as_bytes().to_vec();
+        spill.extend_from_slice(b".manifest-spill");
+        if let Some(spill) = crate::SourcePath::parse(&spill) {
+            found.push(spill);
+        }
         if split.is_some() {
             // The parts and the index: names known in advance, so listed
             // up to a generous count (exact matches, so the list is cheap).
