@@ -98,11 +98,30 @@ impl fmt::Display for Timestamp {
     /// RFC 3339 in UTC with nanoseconds: `2026-11-23T11:30:00.123456789Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (y, mo, d, h, mi, s) = civil(self.secs);
-        write!(
-            f,
-            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:09}Z",
-            self.nanos
-        )
+        if !(0..=9999).contains(&y) || self.nanos >= 1_000_000_000 {
+            return write!(
+                f,
+                "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:09}Z",
+                self.nanos
+            );
+        }
+        // Digit by digit: three timestamps per manifest line, and the
+        // formatting machinery cost more than the rest of the line.
+        let mut text = *b"0000-00-00T00:00:00.000000000Z";
+        let mut put = |at: usize, width: usize, mut value: u64| {
+            for slot in text[at..at + width].iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, y as u64);
+        put(5, 2, u64::from(mo));
+        put(8, 2, u64::from(d));
+        put(11, 2, u64::from(h));
+        put(14, 2, u64::from(mi));
+        put(17, 2, u64::from(s));
+        put(20, 9, u64::from(self.nanos));
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -115,6 +134,21 @@ impl serde::Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digit_by_digit_form_equals_the_formatted_one() {
+        let mut secs: i64 = -62_167_219_200; // 0000-01-01
+        let mut nanos: u32 = 7;
+        while secs < 253_402_300_800 {
+            // up to 9999-12-31
+            let t = Timestamp::new(secs, i64::from(nanos));
+            let (y, mo, d, h, mi, s) = civil(secs);
+            let expected = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z");
+            assert_eq!(t.to_string(), expected);
+            secs += 98_765_431;
+            nanos = ((u64::from(nanos) * 31 + 17) % 1_000_000_000) as u32;
+        }
+    }
 
     #[test]
     fn formats_known_instants() {
