@@ -167,7 +167,7 @@ impl<W: Write> Write for Compress<W> {
 /// Encryption of the compressed stream.
 pub enum Encrypt<W: Write> {
     /// An age v1 stream to the responders' X25519 recipients.
-    Age(super::age_stream::AgeWriter<W>),
+    Age(Box<super::age_stream::AgeWriter<W>>),
     /// Lab use only (`--no-encrypt`).
     Plain(W),
 }
@@ -177,7 +177,9 @@ impl<W: Write> Encrypt<W> {
     pub fn new(out: W, recipients: Option<&[age::x25519::Recipient]>) -> io::Result<Self> {
         match recipients {
             None => Ok(Encrypt::Plain(out)),
-            Some(list) => Ok(Encrypt::Age(super::age_stream::AgeWriter::new(out, list)?)),
+            Some(list) => Ok(Encrypt::Age(Box::new(super::age_stream::AgeWriter::new(
+                out, list,
+            )?))),
         }
     }
 

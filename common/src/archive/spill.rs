@@ -354,8 +354,7 @@ mod tests {
             .into_reader()
             .expect("reader")
             .read_to_end(&mut back)
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(error.to_string().contains("altered"), "{error}");
     }
 
