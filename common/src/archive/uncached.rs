@@ -43,6 +43,7 @@ struct AlignedBuffer {
 }
 
 impl AlignedBuffer {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     fn new() -> Self {
         let storage = vec![0u8; BATCH + ALIGN];
         let start = storage.as_ptr().align_offset(ALIGN).min(ALIGN);
