@@ -44,6 +44,9 @@ pub struct CopyReader<'a> {
     failure: Option<String>,
     stop: &'a StopSignal,
     tap: Option<&'a mut dyn Tap>,
+    /// Whether the end of the source is known: the last read asked for one
+    /// byte more than was left and got exactly what was left (grown: `Some(true)`).
+    end_seen: Option<bool>,
 }
 
 impl<'a> CopyReader<'a> {
@@ -58,6 +61,7 @@ impl<'a> CopyReader<'a> {
             failure: None,
             stop,
             tap: None,
+            end_seen: None,
         }
     }
 
@@ -71,14 +75,20 @@ impl<'a> CopyReader<'a> {
     pub fn finish(self) -> CopyOutcome {
         let mut note = None;
         if self.failure.is_none() && self.given == self.size {
-            let mut probe = [0u8; 1];
-            if let Ok(n) = read_retrying(self.inner, &mut probe) {
-                if n > 0 {
-                    note = Some(format!(
-                        "grew while read; the first {} bytes (its size when listed) were kept",
-                        self.size
-                    ));
+            // The last read usually tells (one system call fewer per file);
+            // otherwise ask for one more byte.
+            let grew = match self.end_seen {
+                Some(grew) => grew,
+                None => {
+                    let mut probe = [0u8; 1];
+                    matches!(read_retrying(self.inner, &mut probe), Ok(n) if n > 0)
                 }
+            };
+            if grew {
+                note = Some(format!(
+                    "grew while read; the first {} bytes (its size when listed) were kept",
+                    self.size
+                ));
             }
         }
         let status = if self.failure.is_some() {
@@ -120,35 +130,50 @@ impl Read for CopyReader<'_> {
         if remaining == 0 || buf.is_empty() {
             return Ok(0);
         }
-        let want = buf
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let buf = &mut buf[..want];
+        let remaining = usize::try_from(remaining).unwrap_or(usize::MAX);
+        let want = buf.len().min(remaining);
+        // Room for one byte more than is left: ask for it, to learn in the
+        // same call whether the file ends where it was listed to.
+        let ask = if buf.len() > remaining {
+            remaining + 1
+        } else {
+            want
+        };
         if self.failure.is_none() {
             if let Some(reason) = self.stop.reason() {
                 self.fail(format!("collection stopped: {}", reason.describe()));
             }
         }
         let n = if self.failure.is_some() {
-            buf.fill(0);
+            buf[..want].fill(0);
             want
         } else {
-            match read_retrying(self.inner, buf) {
+            match read_retrying(self.inner, &mut buf[..ask]) {
                 Ok(0) => {
                     self.fail(format!(
                         "shrank while read: listed as {} bytes, ended after {}",
                         self.size, self.bytes_read
                     ));
-                    buf.fill(0);
+                    buf[..want].fill(0);
                     want
                 }
                 Ok(n) => {
+                    let n = if ask > remaining && n > remaining {
+                        // The extra byte is not given: the file grew.
+                        self.end_seen = Some(true);
+                        remaining
+                    } else {
+                        if ask > remaining && n == remaining {
+                            self.end_seen = Some(false);
+                        }
+                        n
+                    };
                     self.bytes_read += n as u64;
                     n
                 }
                 Err(e) => {
                     self.fail(format!("read error at offset {}: {e}", self.bytes_read));
-                    buf.fill(0);
+                    buf[..want].fill(0);
                     want
                 }
             }
@@ -202,6 +227,30 @@ mod tests {
         assert_eq!(out, b"hello");
         assert_eq!(outcome.status, Status::Ok);
         assert!(outcome.note.expect("note").contains("grew"));
+    }
+
+    #[test]
+    fn a_small_file_is_read_whole_and_its_end_seen_in_one_call() {
+        struct Counting<'a>(&'a [u8], usize);
+        impl Read for Counting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.1 += 1;
+                self.0.read(buf)
+            }
+        }
+        let stop = StopSignal::new();
+        for (data, grew) in [(&b"hello"[..], false), (&b"hello!"[..], true)] {
+            let mut src = Counting(data, 0);
+            let mut reader = CopyReader::new(&mut src, 5, &stop);
+            let mut buf = [0u8; 64];
+            assert_eq!(reader.read(&mut buf).expect("read"), 5);
+            assert_eq!(&buf[..5], b"hello");
+            assert_eq!(reader.read(&mut buf).expect("read"), 0);
+            let outcome = reader.finish();
+            assert_eq!(outcome.note.is_some(), grew);
+            assert_eq!(outcome.bytes_read, 5);
+            assert_eq!(src.1, 1, "no second read to probe the end");
+        }
     }
 
     #[test]

@@ -58,6 +58,7 @@ output = \"-\"              # {plist}
 # upload_ticket (not set)
 # s3_endpoint (not set)
 # s3_region (not set)
+# fallback_output (not set)
 {extra_case}
 # operator (not set)
 # max_file_size (not set)
