@@ -479,6 +479,9 @@ impl OutputFile {
 
 fn write_reserve(path: &Path, bytes: u64) -> io::Result<()> {
     let mut file = File::options().write(true).create_new(true).open(path)?;
+    if crate::live::allocate(&file, bytes)? {
+        return file.sync_all();
+    }
     let zeros = vec![0u8; 1 << 20];
     let mut left = bytes;
     while left > 0 {
