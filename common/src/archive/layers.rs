@@ -279,6 +279,16 @@ impl Write for Output {
 }
 
 impl Output {
+    /// The local file that spills are named after (the output or its
+    /// fallback copy); `None` for standard output and bare uploads.
+    pub fn spill_base(&self) -> Option<PathBuf> {
+        match self {
+            Output::File(f) => Some(f.path().to_path_buf()),
+            Output::Fallback(f) => Some(f.local_path().to_path_buf()),
+            Output::Stdout(_) | Output::Upload(_) => None,
+        }
+    }
+
     /// Where the manifest may spill (beside a local output or its
     /// fallback copy); `None` for standard output and bare uploads.
     pub fn spill_path(&self) -> Option<PathBuf> {

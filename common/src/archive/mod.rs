@@ -16,6 +16,7 @@ mod manifest;
 mod offload;
 mod reader;
 mod spill;
+pub use spill::{next_generated_spill, set_spill_base, SpillBuffer, SpillReader};
 mod split;
 mod tar_stream;
 mod uncached;

@@ -29,9 +29,37 @@ const CHUNK: usize = 1 << 20;
 /// The tag after each sealed chunk.
 const TAG: usize = 16;
 
+thread_local! {
+    /// The output of the archive being written on this thread: generated
+    /// members spill beside it as `OUTPUT.generated-N.spill`.
+    static SPILL_BASE: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+    static SPILL_COUNT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Sets (or with `None` clears) where generated members made on this thread
+/// spill: beside the archive `output`. The archive writer sets it.
+pub fn set_spill_base(output: Option<PathBuf>) {
+    SPILL_BASE.with(|base| *base.borrow_mut() = output);
+}
+
+/// A fresh spill path for a generated member, when this thread has a base.
+pub fn next_generated_spill() -> Option<PathBuf> {
+    let base = SPILL_BASE.with(|base| base.borrow().clone())?;
+    let n = SPILL_COUNT.with(|count| {
+        let n = count.get();
+        count.set(n + 1);
+        n
+    });
+    let mut name = base.into_os_string();
+    name.push(format!(".generated-{n}.spill"));
+    Some(PathBuf::from(name))
+}
+
 /// Bytes written in order, partly in memory, partly in a sealed spill file.
 pub struct SpillBuffer {
     memory: Vec<u8>,
+    /// Bytes written so far, wherever they are.
+    total: u64,
     path: Option<PathBuf>,
     spill: Option<Spill>,
     /// The spill failed or was impossible: everything stays in memory.
@@ -50,6 +78,7 @@ impl SpillBuffer {
     /// overwriting), or keeps everything in memory when `path` is `None`.
     pub fn new(path: Option<PathBuf>) -> Self {
         SpillBuffer {
+            total: 0,
             // Reserved whole (untouched pages cost no memory) so that it
             // never doubles past the bound while growing.
             memory: Vec::with_capacity(IN_MEMORY + 2 * CHUNK),
@@ -58,6 +87,16 @@ impl SpillBuffer {
             in_memory_only: false,
             warned: false,
         }
+    }
+
+    /// Bytes written so far (in memory and spilled).
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
     }
 
     /// The spill file's name for an output file at `output`.
@@ -74,7 +113,7 @@ impl SpillBuffer {
         if self.spill.is_none() {
             match Spill::create(&path) {
                 Ok(spill) => {
-                    tracing::info!(spill = %path.display(), "the manifest outgrew memory: spilling it, sealed, beside the output");
+                    tracing::info!(spill = %path.display(), "a buffer outgrew memory: spilling it, sealed, beside the output");
                     self.spill = Some(spill);
                 }
                 Err(e) => {
@@ -104,7 +143,7 @@ impl SpillBuffer {
         self.in_memory_only = true;
         if !self.warned {
             self.warned = true;
-            tracing::warn!("the manifest stays in memory ({why}); a run over millions of files may use more than 64 MiB");
+            tracing::debug!("a buffer stays in memory ({why})");
         }
     }
 
@@ -182,6 +221,7 @@ fn nonce(index: u64) -> Nonce {
 impl Write for SpillBuffer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.memory.extend_from_slice(buf);
+        self.total += buf.len() as u64;
         if !self.in_memory_only && self.memory.len() >= IN_MEMORY {
             self.spill_chunks();
         }

@@ -66,6 +66,9 @@ impl ArchiveWriter {
     /// Starts an archive on `output`.
     pub fn new(output: Output, options: &ArchiveOptions) -> io::Result<Self> {
         let spill = SpillBuffer::new(output.spill_path());
+        // Generated members (live state, parsed logs) made on this thread
+        // spill beside the output too.
+        super::spill::set_spill_base(output.spill_base());
         // The output's own I/O is a stage too: a direct write waits for the
         // device, an upload for the network, while encryption goes on.
         let io = Offload::named(output, "sealbag-io")?;

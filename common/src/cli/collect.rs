@@ -1,7 +1,6 @@
 //! The `collect` command, shared by every collector: profile, recipients,
 //! output, signals, the engine run, the custody record and the summary.
 
-use std::ffi::OsStr;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -522,30 +521,10 @@ fn own_files_in_source(
     };
     let text = relative.to_string_lossy();
     let mut found = Vec::new();
+    // The output, and by the engine's rule every `OUTPUT.…` beside it: the
+    // reserve, split parts and index, spilled manifest and generated members.
     if let Some(path) = crate::SourcePath::parse(text.as_bytes()) {
-        let mut reserve = path.as_bytes().to_vec();
-        reserve.extend_from_slice(b".reserve");
-        let mut spill = path.as_bytes().to_vec();
-        spill.extend_from_slice(b".manifest-spill");
-        if let Some(spill) = crate::SourcePath::parse(&spill) {
-            found.push(spill);
-        }
-        if split.is_some() {
-            // The parts and the index: names known in advance, so listed
-            // up to a generous count (exact matches, so the list is cheap).
-            let base = std::path::Path::new(OsStr::new(&text[..]));
-            let mut names = vec![crate::archive::index_path(base)];
-            names.extend((0..1000).map(|n| crate::archive::part_path(base, n)));
-            for name in names {
-                if let Some(part) = crate::SourcePath::parse(name.to_string_lossy().as_bytes()) {
-                    found.push(part);
-                }
-            }
-        }
         found.push(path);
-        if let Some(reserve) = crate::SourcePath::parse(&reserve) {
-            found.push(reserve);
-        }
     }
     found
 }

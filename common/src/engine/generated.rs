@@ -2,20 +2,24 @@
 //! memory, compressed, before their size is known.
 //!
 //! A tar header needs the size before the data, and plaintext must never
-//! touch the host's disk, so generated output is kept zstd-compressed in
-//! memory (JSON shrinks five- to twentyfold) and streamed into the archive
-//! once complete. A cap keeps a hostile input from exhausting memory.
+//! touch the host's disk, so generated output is kept zstd-compressed
+//! (JSON shrinks five- to twentyfold) and streamed into the archive once
+//! complete: in memory, and past 4 MiB sealed in a spill file beside the
+//! output (see `archive::SpillBuffer`) when the archive writer on this
+//! thread has one. A cap keeps a hostile input from filling the disk.
 
 use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
+
+use crate::archive::SpillBuffer;
 
 /// Default cap on the compressed size of one generated member.
 pub const DEFAULT_GENERATED_CAP: usize = 48 << 20;
 
 /// A writer that compresses into memory; see the module documentation.
 pub struct GeneratedBuffer {
-    encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
+    encoder: zstd::stream::write::Encoder<'static, SpillBuffer>,
     raw_len: u64,
     hasher: Sha256,
     cap: usize,
@@ -23,7 +27,8 @@ pub struct GeneratedBuffer {
 
 /// A finished generated member.
 pub struct Generated {
-    compressed: Vec<u8>,
+    /// Taken by [`reader`](Generated::reader): a spill is read once.
+    compressed: std::sync::Mutex<Option<SpillBuffer>>,
     /// Uncompressed size: the member's size in the tar.
     pub len: u64,
     /// SHA-256 (hex) of the uncompressed bytes.
@@ -34,7 +39,10 @@ impl GeneratedBuffer {
     /// An empty buffer holding at most `cap` compressed bytes.
     pub fn new(cap: usize) -> io::Result<Self> {
         Ok(GeneratedBuffer {
-            encoder: zstd::stream::write::Encoder::new(Vec::new(), 3)?,
+            encoder: zstd::stream::write::Encoder::new(
+                SpillBuffer::new(crate::archive::next_generated_spill()),
+                3,
+            )?,
             raw_len: 0,
             hasher: Sha256::new(),
             cap,
@@ -49,7 +57,7 @@ impl GeneratedBuffer {
     /// Compressed bytes held so far: a writer that must stay under the cap
     /// (a parse that splits its output into parts) watches this.
     pub fn compressed_len(&self) -> usize {
-        self.encoder.get_ref().len()
+        usize::try_from(self.encoder.get_ref().len()).unwrap_or(usize::MAX)
     }
 
     /// Whether nothing was written.
@@ -60,7 +68,7 @@ impl GeneratedBuffer {
     /// Ends the buffer.
     pub fn finish(self) -> io::Result<Generated> {
         Ok(Generated {
-            compressed: self.encoder.finish()?,
+            compressed: std::sync::Mutex::new(Some(self.encoder.finish()?)),
             len: self.raw_len,
             sha256: crate::profile::hex(&self.hasher.finalize()),
         })
@@ -69,7 +77,7 @@ impl GeneratedBuffer {
 
 impl Write for GeneratedBuffer {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.encoder.get_ref().len() > self.cap {
+        if self.compressed_len() > self.cap {
             return Err(io::Error::new(
                 io::ErrorKind::OutOfMemory,
                 format!(
@@ -89,9 +97,16 @@ impl Write for GeneratedBuffer {
 }
 
 impl Generated {
-    /// The uncompressed bytes, streamed.
-    pub fn reader(&self) -> io::Result<impl Read + '_> {
-        zstd::stream::read::Decoder::new(&self.compressed[..])
+    /// The uncompressed bytes, streamed; once only (a spill is deleted as
+    /// it is read), a second call is an error.
+    pub fn reader(&self) -> io::Result<impl Read> {
+        let compressed = self
+            .compressed
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take())
+            .ok_or_else(|| io::Error::other("generated member already read"))?;
+        zstd::stream::read::Decoder::new(compressed.into_reader()?)
     }
 }
 

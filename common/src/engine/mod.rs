@@ -27,6 +27,7 @@ pub use stop::{StopReason, StopSignal};
 pub use walk::{walk, WalkEvent};
 
 use crate::archive::{ManifestRecord, Status};
+use crate::glob::PathPattern;
 use crate::profile::{format_size, Profile, Target};
 use crate::source::{EntryKind, Metadata, Source, SourceError, SourcePath};
 
@@ -46,7 +47,9 @@ pub struct EngineOptions {
     /// The parsers and live collectors the tool provides.
     pub hooks: Hooks,
     /// Paths never collected: the collector's own output and reserve, when
-    /// they lie inside the source.
+    /// they lie inside the source. A path that extends one of them with a
+    /// `.` (`OUT.reserve`, `OUT.000`, `OUT.manifest-spill`) is the
+    /// collector's own too.
     pub own_files: Vec<SourcePath>,
     /// Whether `[[command]]` targets are run. Only when the source is the
     /// running system: a command says nothing about an image or a copied tree.
@@ -69,6 +72,18 @@ impl Default for EngineOptions {
             run_commands: false,
             hunt: None,
         }
+    }
+}
+
+impl EngineOptions {
+    /// Whether `path` is the collector's own output or one of the files it
+    /// keeps beside it (see [`own_files`](Self::own_files)).
+    pub fn is_own_file(&self, path: &SourcePath) -> bool {
+        let bytes = path.as_bytes();
+        self.own_files.iter().any(|own| {
+            let own = own.as_bytes();
+            bytes == own || (bytes.starts_with(own) && bytes.get(own.len()) == Some(&b'.'))
+        })
     }
 }
 
@@ -157,6 +172,24 @@ impl Observer for () {
     fn on_record(&self, _record: &ManifestRecord) {}
 }
 
+/// Every pattern the run walks, in the order it walks them.
+fn all_patterns<'p>(profile: &'p Profile, options: &'p EngineOptions) -> Vec<&'p PathPattern> {
+    let mut patterns: Vec<&PathPattern> = profile
+        .targets
+        .iter()
+        .flat_map(|t| t.paths.iter())
+        .flat_map(|g| g.alternatives().iter())
+        .collect();
+    if let Some(hunt) = &options.hunt {
+        patterns.extend(
+            hunt.sweep_paths()
+                .iter()
+                .flat_map(|g| g.alternatives().iter()),
+        );
+    }
+    patterns
+}
+
 /// Runs `profile` over `source` into `sink`.
 ///
 /// Returns an error only when the sink fails (the output is broken); every
@@ -175,6 +208,9 @@ pub fn run(
         options,
         observer,
         seen: SeenPaths::default(),
+        dedup: DedupPlan::new(&all_patterns(profile, options), case_sensitive),
+        walked: 0,
+        current: (true, true),
         counts: RunCounts::default(),
         per_target: Vec::new(),
         macos: profile.os == crate::profile::TargetOs::Macos,
@@ -195,6 +231,8 @@ pub fn run(
                     break 'targets;
                 }
                 let mut failure = None;
+                run.current = run.dedup.at(run.walked);
+                run.walked += 1;
                 walk(
                     source,
                     pattern,
@@ -228,13 +266,18 @@ pub fn run(
     })
 }
 
-/// The paths collected so far, so that overlapping targets take a file
-/// once. Kept as 128-bit digests (about 20 bytes a path with the table's
-/// overhead, whatever the path's length) so a run over millions of files
-/// stays within the memory bound; two distinct paths share a digest with a
-/// chance of about 2^-64 even at 2^32 paths.
+/// The paths collected so far that a later pattern may match again, so
+/// that overlapping targets take a file once. Kept as 128-bit digests
+/// (two distinct paths share one with a chance of about 2^-64 even at 2^32
+/// paths), in tables of fixed size: a growing table would double, and for a
+/// moment hold both its old and new halves (27 MB of a 500 000-file run).
+/// About 20 bytes a path, and only for patterns that overlap a later one
+/// (see [`DedupPlan`]).
 #[derive(Default)]
-struct SeenPaths(HashSet<[u8; 16]>);
+struct SeenPaths(Vec<HashSet<[u8; 16]>>);
+
+/// Paths per table: 7/8 of 65 536 buckets, hashbrown's largest load.
+const SEEN_TABLE: usize = 57_344;
 
 impl SeenPaths {
     fn key(path: &SourcePath) -> [u8; 16] {
@@ -245,15 +288,82 @@ impl SeenPaths {
         key
     }
 
-    /// Records `path`; false when it was already recorded.
-    fn insert(&mut self, path: &SourcePath) -> bool {
-        self.0.insert(Self::key(path))
+    /// Records `path`.
+    fn insert(&mut self, path: &SourcePath) {
+        let key = Self::key(path);
+        if self.0.iter().any(|table| table.contains(&key)) {
+            return;
+        }
+        match self.0.last_mut() {
+            Some(table) if table.len() < SEEN_TABLE => {
+                table.insert(key);
+            }
+            _ => {
+                let mut table = HashSet::with_capacity(SEEN_TABLE);
+                table.insert(key);
+                self.0.push(table);
+            }
+        }
     }
 
     /// Whether `path` was recorded.
     fn contains(&self, path: &SourcePath) -> bool {
-        self.0.contains(&Self::key(path))
+        let key = Self::key(path);
+        self.0.iter().any(|table| table.contains(&key))
     }
+}
+
+/// For each pattern walked, in order (every target's, then the sweep's):
+/// whether its matches must be checked against the paths already taken (an
+/// earlier pattern may match them) and recorded (a later one may). Two
+/// patterns may match a common path unless their leading literal names
+/// differ somewhere, so `/var/log/**` and `/etc/passwd` never need the
+/// record, and a profile of disjoint targets keeps none at all.
+struct DedupPlan(Vec<(bool, bool)>);
+
+impl DedupPlan {
+    fn new(patterns: &[&PathPattern], case_sensitive: bool) -> Self {
+        let plan = (0..patterns.len())
+            .map(|i| {
+                let overlaps = |j: usize| may_overlap(patterns[i], patterns[j], case_sensitive);
+                let check = (0..i).any(overlaps);
+                let record = (i + 1..patterns.len()).any(overlaps);
+                (check, record)
+            })
+            .collect();
+        DedupPlan(plan)
+    }
+
+    /// The plan for the `index`th pattern (check and record when unknown).
+    fn at(&self, index: usize) -> (bool, bool) {
+        self.0.get(index).copied().unwrap_or((true, true))
+    }
+}
+
+/// Whether some path could match both patterns: false only when, at a
+/// position both have, both are literal names that differ.
+fn may_overlap(a: &PathPattern, b: &PathPattern, case_sensitive: bool) -> bool {
+    use crate::glob::Component;
+    for (x, y) in a.components().iter().zip(b.components()) {
+        let (Component::Name(x), Component::Name(y)) = (x, y) else {
+            return true;
+        };
+        let (Some(x), Some(y)) = (x.literal(), y.literal()) else {
+            return true;
+        };
+        let same = if case_sensitive {
+            x == y
+        } else if x.is_ascii() && y.is_ascii() {
+            x.eq_ignore_ascii_case(&y)
+        } else {
+            // Unicode case rules of the file system are not ours to guess.
+            true
+        };
+        if !same {
+            return false;
+        }
+    }
+    true
 }
 
 struct Run<'a> {
@@ -262,6 +372,12 @@ struct Run<'a> {
     options: &'a EngineOptions,
     observer: &'a dyn Observer,
     seen: SeenPaths,
+    /// Which patterns check and record taken paths.
+    dedup: DedupPlan,
+    /// Patterns walked so far (the index into `dedup`).
+    walked: usize,
+    /// The plan of the pattern being walked.
+    current: (bool, bool),
     counts: RunCounts,
     /// The current target's files collected whole, for a per-target parser.
     per_target: Vec<SourcePath>,
@@ -464,13 +580,17 @@ impl Run<'_> {
                 {
                     return Ok(());
                 }
-                if self.options.own_files.contains(&path) {
+                if self.options.is_own_file(&path) {
                     tracing::debug!(path = %path, "skipping the collector's own output");
                     return Ok(());
                 }
-                if !self.seen.insert(&path) {
+                let (check, record) = self.current;
+                if check && self.seen.contains(&path) {
                     tracing::debug!(path = %path, "already collected by an earlier target");
                     return Ok(());
+                }
+                if record {
+                    self.seen.insert(&path);
                 }
                 self.collect(target, &path, &metadata, case_sensitive, None)
             }
@@ -689,6 +809,81 @@ impl Run<'_> {
             }
         }
         Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod dedup_tests {
+    use super::*;
+    use crate::glob::Glob;
+
+    fn plan(globs: &[&str], case_sensitive: bool) -> Vec<(bool, bool)> {
+        let parsed: Vec<Glob> = globs
+            .iter()
+            .map(|g| Glob::parse(g).expect("glob"))
+            .collect();
+        let patterns: Vec<&PathPattern> = parsed.iter().flat_map(|g| g.alternatives()).collect();
+        DedupPlan::new(&patterns, case_sensitive).0
+    }
+
+    #[test]
+    fn disjoint_literal_prefixes_keep_no_record() {
+        assert_eq!(
+            plan(
+                &["/var/log/**", "/etc/passwd", "/home/*/.bash_history"],
+                true
+            ),
+            vec![(false, false); 3]
+        );
+    }
+
+    #[test]
+    fn overlapping_patterns_record_and_check() {
+        // `/etc/**` takes /etc/passwd first; the literal must check, and
+        // only the first records; `/var/**` overlaps nothing.
+        assert_eq!(
+            plan(&["/etc/**", "/var/**", "/etc/passwd"], true),
+            vec![(false, true), (false, false), (true, false)]
+        );
+        // A wildcard where the other is literal may overlap.
+        assert_eq!(
+            plan(&["/*/passwd", "/etc/passwd"], true),
+            vec![(false, true), (true, false)]
+        );
+        // Case-insensitive sources compare names without case.
+        assert_eq!(
+            plan(
+                &["/Windows/System32/**", "/windows/system32/config/SAM"],
+                false
+            ),
+            vec![(false, true), (true, false)]
+        );
+        assert_eq!(
+            plan(
+                &["/Windows/System32/**", "/windows/system32/config/SAM"],
+                true
+            ),
+            vec![(false, false), (false, false)]
+        );
+    }
+
+    #[test]
+    fn seen_paths_span_tables() {
+        let mut seen = SeenPaths::default();
+        let paths: Vec<SourcePath> = (0..SEEN_TABLE + 10)
+            .map(|i| SourcePath::parse(format!("/f{i}").as_bytes()).expect("path"))
+            .collect();
+        for path in &paths {
+            seen.insert(path);
+        }
+        seen.insert(&paths[3]);
+        assert_eq!(seen.0.len(), 2);
+        assert_eq!(
+            seen.0.iter().map(HashSet::len).sum::<usize>(),
+            SEEN_TABLE + 10
+        );
+        assert!(paths.iter().all(|p| seen.contains(p)));
+        assert!(!seen.contains(&SourcePath::parse(b"/other").expect("path")));
     }
 }
 

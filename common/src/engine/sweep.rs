@@ -68,6 +68,8 @@ impl Run<'_> {
                 }
                 tracing::info!(path = %glob.as_str(), "sweeping");
                 let mut failure = None;
+                self.current = self.dedup.at(self.walked);
+                self.walked += 1;
                 walk(
                     source,
                     pattern,
@@ -130,8 +132,8 @@ impl Run<'_> {
         buffer: &mut [u8],
     ) -> Result<(), SinkError> {
         if metadata.kind != EntryKind::File
-            || self.seen.contains(path)
-            || self.options.own_files.contains(path)
+            || (self.current.0 && self.seen.contains(path))
+            || self.options.is_own_file(path)
         {
             return Ok(());
         }
@@ -190,7 +192,9 @@ impl Run<'_> {
                 ));
             }
         }
-        self.seen.insert(path);
+        if self.current.1 {
+            self.seen.insert(path);
+        }
         self.collect(target, path, metadata, case_sensitive, Some(checked))
     }
 }
