@@ -523,6 +523,24 @@ mod tests {
     }
 
     #[test]
+    fn a_split_ticket_refuses_too_many_part_objects_before_any_request() {
+        let options = S3Options::default();
+        let hour = Duration::from_secs(3600);
+        let error = make_split_ticket("s3://b/k", &options, hour, 1001 << 20, 1 << 20)
+            .expect_err("1001 part objects");
+        assert!(
+            error.contains("needs 1001 part objects; a split ticket presigns at most 1000"),
+            "{error}"
+        );
+        let error = make_split_ticket("s3://b/k", &options, hour, 1 << 30, 0).expect_err("0");
+        assert!(error.contains("--split 0"), "{error}");
+        // 1000 objects of 1 GiB: 128 URLs each, beyond what a ticket holds.
+        let error = make_split_ticket("s3://b/k", &options, hour, 1000 << 30, 1 << 30)
+            .expect_err("too many URLs");
+        assert!(error.contains("more than a ticket holds"), "{error}");
+    }
+
+    #[test]
     fn parts_cover_the_max_size() {
         assert_eq!(parts_for(1, 8 << 20), 1);
         assert_eq!(parts_for(8 << 20, 8 << 20), 1);
