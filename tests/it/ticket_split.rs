@@ -72,7 +72,11 @@ fn a_split_ticket_delivers_the_set_write_only_once_and_aborts_unused_part_upload
     assert_eq!(uploads[3]["object"], "s3://evidence/ts/set.age.003");
     // A part object of 6 MiB fits one 8 MiB multipart part.
     assert_eq!(uploads[0]["parts"].as_array().map(Vec::len), Some(1));
-    assert_eq!(open_uploads(moto.port), 10, "the responder started them");
+    assert_eq!(
+        ticket["index"]["object"],
+        "s3://evidence/ts/set.age.index.json"
+    );
+    assert_eq!(open_uploads(moto.port), 11, "the responder started them");
 
     let args = ["--upload-ticket", path.to_str().expect("utf-8")];
     let out = run_collector(dir.path(), &args, false);
@@ -138,6 +142,19 @@ fn a_split_ticket_delivers_the_set_write_only_once_and_aborts_unused_part_upload
     assert!(stderr.contains("the ticket was already used"), "{stderr}");
     assert_eq!(listing(moto.port), objects);
     assert_eq!(open_uploads(moto.port), 0);
+    // Nor can the ticket's index URL overwrite the index: its upload is spent.
+    let url = ticket["index"]["parts"][0]
+        .as_str()
+        .expect("index part URL");
+    let status = boto(
+        moto.port,
+        "import urllib.request, urllib.error\ntry:\n    print(urllib.request.urlopen(urllib.request.Request(argv[0], data=b'forged', method='PUT')).status)\nexcept urllib.error.HTTPError as e:\n    print(e.code)",
+        &[url],
+    );
+    // (S3 answers 404 NoSuchUpload; the moto used here answers 500.)
+    let status: u16 = status.trim().parse().expect("a status");
+    assert!(status >= 400, "the store took a forged index: {status}");
+    assert_eq!(listing(moto.port), objects, "the index is unchanged");
 }
 
 #[test]
@@ -163,8 +180,9 @@ fn split_and_ticket_must_agree_before_collecting() {
         !stderr.contains("collected"),
         "refused before collecting: {stderr}"
     );
-    // The ticket is untouched: its two part uploads are still open, no object written.
-    assert_eq!(open_uploads(moto.port), 2);
+    // The ticket is untouched: its part and index uploads are still open,
+    // no object written.
+    assert_eq!(open_uploads(moto.port), 3);
     assert!(listing(moto.port).is_empty());
 
     // A ticket for one object with `--split`: refused as before.

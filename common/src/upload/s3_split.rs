@@ -10,8 +10,8 @@
 //! completed are deleted: no partial set is left in the bucket.
 //!
 //! The same set is written from a split ticket ([`open_ticket_split`],
-//! `sealbag ticket --split SIZE`): each part object's multipart upload was
-//! started and presigned by the responder, the index has a presigned PUT.
+//! `sealbag ticket --split SIZE`): each part object's multipart upload, and
+//! the index's, was started and presigned by the responder.
 //! The host can write exactly those objects: it aborts the part uploads the
 //! archive did not need, but cannot delete a completed part when a later
 //! one fails (the responder can).
@@ -35,10 +35,10 @@ enum Store {
         credentials: Credentials,
     },
     /// From a split ticket: the presigned part uploads, taken in order
-    /// (`None` once taken or aborted), and the index's PUT URL.
+    /// (`None` once taken or aborted), and the index's upload.
     Ticket {
         uploads: Vec<Option<PartTicket>>,
-        index: String,
+        index: Option<PartTicket>,
     },
 }
 
@@ -119,7 +119,7 @@ pub(crate) fn open_ticket_split(ticket: Ticket) -> Result<SplitUpload, String> {
             ticket.object
         ));
     };
-    if ticket.split_size == 0 || ticket.split_parts.is_empty() || ticket.index.is_empty() {
+    if ticket.split_size == 0 || ticket.split_parts.is_empty() || ticket.index.is_none() {
         return Err(format!(
             "the split ticket for {} lacks its split size, part uploads or index URL",
             ticket.object
@@ -209,10 +209,14 @@ impl SplitUpload {
     /// A ticket's part uploads not taken: aborted (none left open in the
     /// bucket). Says which aborts failed, if any.
     fn abort_unused(&mut self) -> Option<String> {
-        let Store::Ticket { uploads, .. } = &mut self.store else {
+        let Store::Ticket { uploads, index } = &mut self.store else {
             return None;
         };
-        let unused: Vec<PartTicket> = uploads.iter_mut().filter_map(Option::take).collect();
+        let unused: Vec<PartTicket> = uploads
+            .iter_mut()
+            .filter_map(Option::take)
+            .chain(index.take())
+            .collect();
         if unused.is_empty() {
             return None;
         }
@@ -317,13 +321,44 @@ impl SplitUpload {
         json.push(b'\n');
         let index_key = format!("{}.index.json", self.key);
         let index_object = self.shown(&index_key);
+        let ticket_index = match &mut self.store {
+            Store::Ticket { index: upload, .. } => Some(upload.take()),
+            Store::Credentials { .. } => None,
+        };
+        if let Some(upload) = ticket_index {
+            // A ticket: the index is its own presigned multipart upload.
+            let sent = upload
+                .ok_or_else(|| io::Error::other("the split ticket holds no upload for the index"))
+                .and_then(|upload| {
+                    super::ticket::open_part_ticket(upload, self.first_part_size)
+                        .map_err(io::Error::other)
+                })
+                .and_then(|mut upload| {
+                    upload.write_all(&json)?;
+                    upload.finish()
+                });
+            return match sent {
+                Ok(done) => {
+                    self.completed.clear();
+                    if let Some(failed) = self.abort_unused() {
+                        tracing::warn!(object = %index_object, "{failed}");
+                    }
+                    Ok(Uploaded {
+                        object: index_object,
+                        parts: u16::try_from(index.parts.len()).unwrap_or(u16::MAX),
+                        etag: done.etag,
+                    })
+                }
+                Err(e) => Err(self.fail_with(e)),
+            };
+        }
         let url = match &self.store {
             Store::Credentials { base, credentials } => base
                 .bucket
                 .put_object(Some(credentials), &index_key)
                 .sign(SIGNED_FOR)
                 .to_string(),
-            Store::Ticket { index, .. } => index.clone(),
+            Store::Ticket { .. } => return Err(io::Error::other("split ticket index")),
         };
         let mut url_of = || url.clone();
         match http::send(
@@ -336,9 +371,6 @@ impl SplitUpload {
         ) {
             Ok(answer) => {
                 self.completed.clear();
-                if let Some(failed) = self.abort_unused() {
-                    tracing::warn!(object = %index_object, "{failed}");
-                }
                 Ok(Uploaded {
                     object: index_object,
                     parts: u16::try_from(index.parts.len()).unwrap_or(u16::MAX),

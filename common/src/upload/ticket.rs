@@ -32,7 +32,7 @@ const MAX_TICKET_BYTES: u64 = 32 << 20;
 /// `kind` of a presigned S3 multipart upload (the default).
 pub const KIND_S3_MULTIPART: &str = "s3-multipart";
 /// `kind` of a presigned split set (`--split`): one multipart upload per
-/// part object `KEY.000`, `KEY.001`, … and a presigned PUT of `KEY.index.json`.
+/// part object `KEY.000`, `KEY.001`, … and one for `KEY.index.json`.
 pub const KIND_S3_SPLIT: &str = "s3-split";
 /// Most part objects a split ticket presigns.
 pub const MAX_SPLIT_OBJECTS: u64 = 1000;
@@ -87,9 +87,11 @@ pub struct Ticket {
     /// `s3-split`: the presigned multipart upload of `KEY.000`, `KEY.001`, …
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub split_parts: Vec<PartTicket>,
-    /// `s3-split`: the presigned PUT URL of `KEY.index.json`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub index: String,
+    /// `s3-split`: the presigned multipart upload of `KEY.index.json` (an
+    /// upload rather than a PUT URL: once completed it is spent, so a
+    /// stolen ticket cannot overwrite the index either).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<PartTicket>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -201,14 +203,14 @@ pub fn make_ticket(
         abort: upload.abort,
         split_size: 0,
         split_parts: Vec::new(),
-        index: String::new(),
+        index: None,
     })
 }
 
 /// Makes a split ticket (`sealbag ticket --split SIZE`): one presigned
 /// multipart upload per part object `KEY.000` … `KEY.(n-1)`, n =
 /// ceil(`max_size` / `split_size`), each sized for `split_size` bytes, and
-/// a presigned PUT of `KEY.index.json`. The host can write exactly the
+/// one of `KEY.index.json`. The host can write exactly the
 /// set's objects; the part uploads it does not need it aborts.
 pub fn make_split_ticket(
     url: &str,
@@ -256,11 +258,17 @@ pub fn make_split_ticket(
             }
         }
     }
-    let index = location
-        .bucket
-        .put_object(Some(&credentials), &format!("{}.index.json", location.key))
-        .sign(expires)
-        .to_string();
+    let index = S3Location {
+        bucket: location.bucket.clone(),
+        key: format!("{}.index.json", location.key),
+    };
+    let index = match presign_upload(&index, &credentials, expires, 1) {
+        Ok(upload) => upload,
+        Err(e) => {
+            abort_all(&split_parts);
+            return Err(e);
+        }
+    };
     Ok(Ticket {
         format: TICKET_FORMAT.into(),
         kind: KIND_S3_SPLIT.into(),
@@ -275,7 +283,7 @@ pub fn make_split_ticket(
         abort: String::new(),
         split_size,
         split_parts,
-        index,
+        index: Some(index),
     })
 }
 
@@ -328,7 +336,7 @@ pub fn make_url_ticket(url: &str, expires: Duration) -> Result<Ticket, String> {
         url: Some(url.to_string()),
         split_size: 0,
         split_parts: Vec::new(),
-        index: String::new(),
+        index: None,
     })
 }
 

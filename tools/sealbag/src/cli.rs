@@ -86,7 +86,7 @@ enum Command {
     /// With `--split SIZE`: a split ticket for EDR channels and size caps.
     /// One multipart upload is started and presigned per part object
     /// `KEY.000`, `KEY.001`, … (ceil(--max-size / SIZE) of them, at most
-    /// 1000), plus a presigned PUT of `KEY.index.json`; the collector writes
+    /// 1000), plus one for `KEY.index.json`; the collector writes
     /// the set (`--upload-ticket` alone, or with the same `--split`) and
     /// aborts the part uploads it did not need. Check it with
     /// `sealbag verify s3://BUCKET/KEY.index.json`.
