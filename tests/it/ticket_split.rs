@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::Ordering;
 
 use crate::fallback::{listing, verify};
 use crate::support::*;
@@ -300,4 +301,38 @@ fn an_expired_split_ticket_with_fallback_keeps_a_split_set_locally() {
     }
     let out = verify(dir.path(), &index.to_string_lossy(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_split_ticket_whose_index_is_refused_fails_and_leaves_no_open_upload() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Every PUT of the index's part is refused (500, retried, then given up).
+    let (port, faults) = proxy(
+        moto.port,
+        Fault::RefuseParts(b"PUT /evidence/ts/noindex.age.index.json"),
+    );
+    let path = split_ticket(port, dir.path(), "ts/noindex.age", "1h", "60MiB", "6MiB");
+    let out = run_collector(
+        dir.path(),
+        &["--upload-ticket", &path.to_string_lossy()],
+        false,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(faults.load(Ordering::SeqCst) >= 6, "every try refused");
+    assert!(
+        stderr.contains("s3://evidence/ts/noindex.age.index.json"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stay in the bucket (a ticket cannot delete)"),
+        "{stderr}"
+    );
+    // The index's and the unused parts' uploads were aborted; the parts
+    // written stay, without an index (`verify` of the set fails).
+    assert_eq!(open_uploads(moto.port), 0, "{stderr}");
+    let keys: Vec<_> = listing(moto.port).into_iter().map(|(k, _)| k).collect();
+    assert!(keys.len() >= 3, "{keys:?}");
+    assert!(keys.iter().all(|k| !k.ends_with(".index.json")), "{keys:?}");
 }

@@ -221,10 +221,6 @@ impl SplitUpload {
             return None;
         }
         let failed = super::ticket::abort_all(&unused);
-        tracing::info!(
-            aborted = unused.len() - failed.len(),
-            "the split ticket's unused part uploads were aborted"
-        );
         (!failed.is_empty()).then(|| {
             format!(
                 "aborting the unused part uploads failed for {}: the bucket's lifecycle rule or the responder must abort them",
@@ -257,7 +253,7 @@ impl SplitUpload {
                 )
             };
             said.push_str(match &unused {
-                None => "; the ticket's unused part uploads were aborted",
+                None => "; none of the ticket's unused uploads is left open (aborted)",
                 Some(_) => "",
             });
             if let Some(unused) = unused {

@@ -288,16 +288,29 @@ pub fn make_split_ticket(
 }
 
 /// Aborts presigned part uploads; returns the objects whose abort failed.
+/// An upload the store no longer knows (`NoSuchUpload`, 404: completed or
+/// aborted by an earlier use of the ticket) is not open: not a failure.
 pub(crate) fn abort_all(uploads: &[PartTicket]) -> Vec<String> {
     let agent = super::http::agent();
     let mut failed = Vec::new();
+    let mut gone = 0usize;
     for upload in uploads {
         let mut url_of = || upload.abort.clone();
-        if let Err(e) = super::http::send(&agent, Method::Delete, &mut url_of, &[], &[], "abort") {
-            tracing::warn!(object = %upload.object, "cannot abort the unused part upload: {e}");
-            failed.push(upload.object.clone());
+        match super::http::send(&agent, Method::Delete, &mut url_of, &[], &[], "abort") {
+            Ok(_) => {}
+            Err(super::HttpError::Refused { status: 404, .. }) => gone += 1,
+            Err(e) => {
+                tracing::warn!(object = %upload.object, "cannot abort the unused part upload: {e}");
+                failed.push(upload.object.clone());
+            }
         }
     }
+    tracing::info!(
+        aborted = uploads.len() - gone - failed.len(),
+        already_gone = gone,
+        failed = failed.len(),
+        "the split ticket's unused uploads: aborted (or already gone: NoSuchUpload)"
+    );
     failed
 }
 
