@@ -354,7 +354,11 @@ impl SplitUpload {
                 .put_object(Some(credentials), &index_key)
                 .sign(SIGNED_FOR)
                 .to_string(),
-            Store::Ticket { .. } => return Err(io::Error::other("split ticket index")),
+            Store::Ticket { .. } => {
+                return Err(io::Error::other(
+                    "the split ticket's index upload was already used",
+                ))
+            }
         };
         let mut url_of = || url.clone();
         match http::send(

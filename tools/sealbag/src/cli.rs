@@ -70,7 +70,7 @@ enum Command {
         /// The sealed archive (`-` for stdin).
         archive: PathBuf,
     },
-    /// Make a presigned upload ticket: write-only delivery to one S3 object.
+    /// Make a presigned upload ticket: write-only delivery to one S3 object (or one split set).
     ///
     /// Starts a multipart upload with YOUR credentials (environment,
     /// ~/.aws/credentials or instance role) and presigns the URL of each
