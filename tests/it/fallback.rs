@@ -15,7 +15,7 @@ use crate::support::*;
 use crate::upload::*;
 
 /// `sealbag verify -i key TARGET [more]` with the test's S3 keys.
-fn verify(dir: &Path, target: &str, more: &[&str]) -> std::process::Output {
+pub(crate) fn verify(dir: &Path, target: &str, more: &[&str]) -> std::process::Output {
     let (identity, _) = keygen_once(dir);
     Command::new(sealbag_bin())
         .args(["verify", "-i"])
@@ -225,7 +225,7 @@ fn a_fallback_folder_on_the_collected_volume_is_refused_unless_allowed() {
 }
 
 /// Keys of the bucket, in order, with their sizes.
-fn listing(port: u16) -> Vec<(String, u64)> {
+pub(crate) fn listing(port: u16) -> Vec<(String, u64)> {
     boto(
         port,
         "for o in s3.list_objects_v2(Bucket=b).get('Contents', []): print(o['Key'], o['Size'])",

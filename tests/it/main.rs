@@ -11,6 +11,7 @@ mod ioc;
 mod limits;
 mod split;
 mod support;
+mod ticket_split;
 mod upload;
 #[cfg(feature = "yara")]
 mod yara;

@@ -139,6 +139,18 @@ fn finish_run(result: Result<Exit, String>) -> Exit {
 
 fn try_collect(args: &CollectArgs, collection: Plan<'_>) -> Result<Exit, String> {
     let started = Timestamp::now();
+    // A split ticket sets `--split` (checked before anything is collected).
+    let resolved;
+    let args = match ticket_split(args)? {
+        Some(size) if args.split.is_none() => {
+            resolved = CollectArgs {
+                split: Some(size),
+                ..args.clone()
+            };
+            &resolved
+        }
+        _ => args,
+    };
     if args.low_priority {
         // First, before the compression and writer threads exist: they inherit it.
         match crate::live::lower_priority() {
@@ -646,6 +658,34 @@ fn create_file(
     })
 }
 
+/// The split size of an `s3-split` ticket (`None` for any other ticket or
+/// none). `--split` must be absent or equal to it; a ticket for one object
+/// with `--split` is refused.
+fn ticket_split(args: &CollectArgs) -> Result<Option<u64>, String> {
+    let Some(path) = &args.upload_ticket else {
+        return Ok(None);
+    };
+    // Unreadable or expired: the upload reports it (or `--fallback-output`
+    // keeps the archive); its kind still shapes the output when known.
+    let Ok(ticket) = crate::upload::load_ticket(path) else {
+        return Ok(None);
+    };
+    if ticket.kind != crate::upload::KIND_S3_SPLIT {
+        if args.split.is_some() {
+            return Err(SPLIT_TICKET.into());
+        }
+        return Ok(None);
+    }
+    match args.split {
+        Some(size) if size != ticket.split_size => Err(format!(
+            "--split {size}: the upload ticket {} was made for parts of {} bytes\nhint: leave out `--split` (the ticket's size is used), or ask the responder for a ticket made with `--split {size}`",
+            path.display(),
+            ticket.split_size
+        )),
+        _ => Ok(Some(ticket.split_size)),
+    }
+}
+
 /// Opens the upload that `--upload-ticket` or `--output URL` names.
 fn open_upload(
     args: &CollectArgs,
@@ -658,9 +698,7 @@ fn open_upload(
     let expand =
         |url: &str| crate::upload::expand_key(url, hostname, &time, args.case_id.as_deref());
     if let Some(ticket) = &args.upload_ticket {
-        if args.split.is_some() {
-            return Err(SPLIT_TICKET.into());
-        }
+        // `--split` was checked against the ticket (`ticket_split`).
         let cap = args
             .upload_buffer
             .unwrap_or(crate::upload::DEFAULT_PUT_BUFFER);
@@ -694,7 +732,7 @@ fn open_upload(
     Ok((upload, url))
 }
 
-const SPLIT_TICKET: &str = "`--split` with `--upload-ticket` is not supported: a ticket presigns one object, and a split set is several (its parts and index)\nhint: split with `--output s3://BUCKET/KEY` and the host's own credentials, or split a local output (`--output PATH --split SIZE`) and deliver the parts";
+const SPLIT_TICKET: &str = "`--split` with `--upload-ticket` is not supported: a ticket presigns one object, and a split set is several (its parts and index)\nhint: ask the responder for a split ticket (`sealbag ticket … --split SIZE`), split with `--output s3://BUCKET/KEY` and the host's own credentials, or split a local output (`--output PATH --split SIZE`) and deliver the parts";
 const SPLIT_URL: &str = "`--split` with an Azure SAS or presigned PUT URL is not supported: the URL names one object, and a split set is several (its parts and index)\nhint: split with `--output s3://BUCKET/KEY`, or split a local output (`--output PATH --split SIZE`) and deliver the parts";
 
 /// An upload with `--fallback-output DIR`: the sealed stream also goes
@@ -731,10 +769,7 @@ fn open_with_fallback(
             .as_deref()
             .and_then(|p| p.to_str())
             .unwrap_or("");
-        if args.upload_ticket.is_some() {
-            return Err(SPLIT_TICKET.into());
-        }
-        if !url.starts_with("s3://") {
+        if args.upload_ticket.is_none() && !url.starts_with("s3://") {
             return Err(SPLIT_URL.into());
         }
     }
@@ -764,7 +799,12 @@ fn open_with_fallback(
     let object = match &opened {
         Ok((_, object)) => object.clone(),
         Err(_) => match (&args.upload_ticket, &args.output) {
-            (Some(ticket), _) => format!("the upload of ticket {}", ticket.display()),
+            // A split ticket names its set even when it cannot be used:
+            // the kept parts and index are named after it.
+            (Some(ticket), _) => match crate::upload::load_ticket(ticket) {
+                Ok(t) if t.kind == crate::upload::KIND_S3_SPLIT => t.object,
+                _ => format!("the upload of ticket {}", ticket.display()),
+            },
             (None, Some(url)) => crate::upload::strip_query(&crate::upload::expand_key(
                 &url.to_string_lossy(),
                 hostname,
@@ -777,6 +817,9 @@ fn open_with_fallback(
     let generic = dir.join(format!("sealbag-{}", default_name(args, hostname, started)));
     let named = match &opened {
         Ok((_, object)) => object_file_name(object).map(|name| dir.join(name)),
+        Err(_) if args.upload_ticket.is_some() && object.starts_with("s3://") => {
+            object_file_name(&object).map(|name| dir.join(name))
+        }
         Err(_) => None,
     };
     let local_stop = StopSignal::new();

@@ -38,8 +38,9 @@ pub use read::{open_remote, open_remote_split, ReadError, RemoteSplit, ResumingG
 pub use s3::{open_s3, S3Location, S3Options};
 pub use s3_split::{open_s3_split, SplitUpload};
 pub use ticket::{
-    make_ticket, make_url_ticket, open_ticket, read_ticket, Ticket, KIND_AZURE_SAS, KIND_PUT_URL,
-    KIND_S3_MULTIPART, TICKET_FORMAT,
+    load_ticket, make_split_ticket, make_ticket, make_url_ticket, open_ticket, read_ticket,
+    PartTicket, Ticket, KIND_AZURE_SAS, KIND_PUT_URL, KIND_S3_MULTIPART, KIND_S3_SPLIT,
+    MAX_SPLIT_OBJECTS, TICKET_FORMAT,
 };
 
 /// A remote output being written: in parts (S3 multipart, Azure blocks),

@@ -8,6 +8,13 @@
 //! One part is open at a time (memory as for one upload). When anything
 //! fails for good, the part being sent is aborted and the parts already
 //! completed are deleted: no partial set is left in the bucket.
+//!
+//! The same set is written from a split ticket ([`open_ticket_split`],
+//! `sealbag ticket --split SIZE`): each part object's multipart upload, and
+//! the index's, was started and presigned by the responder.
+//! The host can write exactly those objects: it aborts the part uploads the
+//! archive did not need, but cannot delete a completed part when a later
+//! one fails (the responder can).
 
 use std::io::{self, Write};
 
@@ -17,12 +24,33 @@ use sha2::{Digest, Sha256};
 use super::http::{self, Method};
 use super::multipart::{MultipartUpload, UploadError, Uploaded};
 use super::s3::{start_upload, S3Location, S3Options, SIGNED_FOR};
+use super::ticket::{PartTicket, Ticket};
 use crate::archive::{PartRecord, SplitIndex, SPLIT_FORMAT};
+
+/// How each part object is uploaded.
+enum Store {
+    /// Signed on the spot with the host's credentials.
+    Credentials {
+        base: S3Location,
+        credentials: Credentials,
+    },
+    /// From a split ticket: the presigned part uploads, taken in order
+    /// (`None` once taken or aborted), and the index's upload.
+    Ticket {
+        uploads: Vec<Option<PartTicket>>,
+        index: Option<PartTicket>,
+    },
+}
 
 /// A split set being uploaded; see the module documentation.
 pub struct SplitUpload {
-    base: S3Location,
-    credentials: Credentials,
+    /// `s3://bucket/KEY`, for messages.
+    object: String,
+    /// The bucket's name, for messages.
+    bucket_name: String,
+    /// KEY.
+    key: String,
+    store: Store,
     first_part_size: u64,
     part_size: u64,
     current: Option<MultipartUpload>,
@@ -54,9 +82,11 @@ pub fn open_s3_split(
     let base = S3Location::parse(url, options)?;
     let (credentials, origin) = super::credentials::resolve()?;
     tracing::info!(object = %base.shown(), credentials = %origin, part_size, "starting a split upload: parts `KEY.NNN` and `KEY.index.json`");
-    let mut upload = SplitUpload {
-        base,
-        credentials,
+    let upload = SplitUpload {
+        object: base.shown(),
+        bucket_name: base.bucket.name().to_string(),
+        key: base.key.clone(),
+        store: Store::Credentials { base, credentials },
         first_part_size,
         part_size: part_size.max(1),
         current: None,
@@ -66,24 +96,87 @@ pub fn open_s3_split(
         completed: Vec::new(),
         failed: false,
     };
-    // The first part is started now: an unreachable store shows at once.
+    start_first(upload)
+}
+
+/// The first part is started at once: an unreachable store shows before
+/// anything is collected.
+fn start_first(mut upload: SplitUpload) -> Result<SplitUpload, String> {
     upload.start_part().map_err(|e| e.to_string())?;
     Ok(upload)
 }
 
+/// Opens the split upload a `s3-split` ticket presigns (see
+/// [`make_split_ticket`](super::make_split_ticket)).
+pub(crate) fn open_ticket_split(ticket: Ticket) -> Result<SplitUpload, String> {
+    let Some((bucket_name, key)) = ticket
+        .object
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return Err(format!(
+            "a split ticket for `{}`: not an s3://BUCKET/KEY object",
+            ticket.object
+        ));
+    };
+    if ticket.split_size == 0 || ticket.split_parts.is_empty() || ticket.index.is_none() {
+        return Err(format!(
+            "the split ticket for {} lacks its split size, part uploads or index URL",
+            ticket.object
+        ));
+    }
+    tracing::info!(object = %ticket.object, part_size = ticket.split_size, objects = ticket.split_parts.len(), "starting a split upload from a ticket: parts `KEY.NNN` and `KEY.index.json`");
+    let upload = SplitUpload {
+        object: ticket.object.clone(),
+        bucket_name: bucket_name.to_string(),
+        key: key.to_string(),
+        store: Store::Ticket {
+            uploads: ticket.split_parts.into_iter().map(Some).collect(),
+            index: ticket.index,
+        },
+        first_part_size: ticket.part_size.max(1),
+        part_size: ticket.split_size,
+        current: None,
+        written: 0,
+        hasher: Sha256::new(),
+        parts: Vec::new(),
+        completed: Vec::new(),
+        failed: false,
+    };
+    start_first(upload)
+}
+
 impl SplitUpload {
-    fn location(&self, key: String) -> S3Location {
-        S3Location {
-            bucket: self.base.bucket.clone(),
-            key,
-        }
+    /// `s3://bucket/key`, for messages.
+    fn shown(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket_name)
     }
 
     fn start_part(&mut self) -> io::Result<()> {
-        let key = part_key(&self.base.key, self.parts.len());
-        let location = self.location(key);
-        let object = location.shown();
-        match start_upload(location, self.credentials.clone(), self.first_part_size) {
+        let number = self.parts.len();
+        let key = part_key(&self.key, number);
+        let object = self.shown(&key);
+        let first = self.first_part_size;
+        let part_size = self.part_size;
+        let started = match &mut self.store {
+            Store::Credentials { base, credentials } => {
+                let location = S3Location {
+                    bucket: base.bucket.clone(),
+                    key,
+                };
+                start_upload(location, credentials.clone(), first)
+            }
+            Store::Ticket { uploads, .. } => {
+                let count = uploads.len();
+                match uploads.get_mut(number).and_then(Option::take) {
+                    Some(part) => super::ticket::open_part_ticket(part, first),
+                    None => Err(format!(
+                        "the split ticket holds {count} part objects of {part_size} bytes: the archive is larger than its --max-size\nhint: ask the responder for a ticket with a larger --max-size, or collect less (--max-total)"
+                    )),
+                }
+            }
+        };
+        match started {
             Ok(upload) => {
                 self.current = Some(upload);
                 Ok(())
@@ -100,29 +193,80 @@ impl SplitUpload {
         if let Err(e) = upload.finish() {
             return Err(self.fail_with(e));
         }
-        let key = part_key(&self.base.key, self.parts.len());
+        let key = part_key(&self.key, self.parts.len());
         let hasher = std::mem::replace(&mut self.hasher, Sha256::new());
         self.parts.push(PartRecord {
             name: base_name(&key),
             bytes: self.written,
             sha256: crate::profile::hex(&hasher.finalize()),
         });
-        tracing::info!(part = %self.location(key.clone()).shown(), bytes = self.written, "split part uploaded");
+        tracing::info!(part = %self.shown(&key), bytes = self.written, "split part uploaded");
         self.completed.push(key);
         self.written = 0;
         Ok(())
     }
 
+    /// A ticket's part uploads not taken: aborted (none left open in the
+    /// bucket). Says which aborts failed, if any.
+    fn abort_unused(&mut self) -> Option<String> {
+        let Store::Ticket { uploads, index } = &mut self.store else {
+            return None;
+        };
+        let unused: Vec<PartTicket> = uploads
+            .iter_mut()
+            .filter_map(Option::take)
+            .chain(index.take())
+            .collect();
+        if unused.is_empty() {
+            return None;
+        }
+        let failed = super::ticket::abort_all(&unused);
+        (!failed.is_empty()).then(|| {
+            format!(
+                "aborting the unused part uploads failed for {}: the bucket's lifecycle rule or the responder must abort them",
+                failed.join(", ")
+            )
+        })
+    }
+
     /// Deletes the parts already completed; says what happened.
     fn delete_completed(&mut self) -> String {
         self.failed = true;
+        let unused = self.abort_unused();
+        let credentials = match &self.store {
+            Store::Credentials { base, credentials } => {
+                Some((base.bucket.clone(), credentials.clone()))
+            }
+            Store::Ticket { .. } => None,
+        };
+        let Some((bucket, credentials)) = credentials else {
+            let completed: Vec<String> = std::mem::take(&mut self.completed)
+                .iter()
+                .map(|key| self.shown(key))
+                .collect();
+            let mut said = if completed.is_empty() {
+                "no part object was completed".to_string()
+            } else {
+                format!(
+                    "the part objects already completed stay in the bucket (a ticket cannot delete): {}; the responder can delete them",
+                    completed.join(", ")
+                )
+            };
+            said.push_str(match &unused {
+                None => "; none of the ticket's unused uploads is left open (aborted)",
+                Some(_) => "",
+            });
+            if let Some(unused) = unused {
+                said.push_str("; ");
+                said.push_str(&unused);
+            }
+            return said;
+        };
         let agent = http::agent();
         let mut left = Vec::new();
         for key in std::mem::take(&mut self.completed) {
-            let url = self
-                .base
-                .bucket
-                .delete_object(Some(&self.credentials), &key)
+            let url = bucket
+                .delete_object(Some(&credentials), &key)
                 .sign(SIGNED_FOR)
                 .to_string();
             let mut url_of = || url.clone();
@@ -163,7 +307,7 @@ impl SplitUpload {
         self.close_part()?;
         let index = SplitIndex {
             format: SPLIT_FORMAT.into(),
-            archive: base_name(&self.base.key),
+            archive: base_name(&self.key),
             part_size: self.part_size,
             bytes,
             sha256: sha256.into(),
@@ -171,14 +315,51 @@ impl SplitUpload {
         };
         let mut json = serde_json::to_vec_pretty(&index).map_err(io::Error::other)?;
         json.push(b'\n');
-        let index_key = format!("{}.index.json", self.base.key);
-        let location = self.location(index_key.clone());
-        let url = self
-            .base
-            .bucket
-            .put_object(Some(&self.credentials), &index_key)
-            .sign(SIGNED_FOR)
-            .to_string();
+        let index_key = format!("{}.index.json", self.key);
+        let index_object = self.shown(&index_key);
+        let ticket_index = match &mut self.store {
+            Store::Ticket { index: upload, .. } => Some(upload.take()),
+            Store::Credentials { .. } => None,
+        };
+        if let Some(upload) = ticket_index {
+            // A ticket: the index is its own presigned multipart upload.
+            let sent = upload
+                .ok_or_else(|| io::Error::other("the split ticket holds no upload for the index"))
+                .and_then(|upload| {
+                    super::ticket::open_part_ticket(upload, self.first_part_size)
+                        .map_err(io::Error::other)
+                })
+                .and_then(|mut upload| {
+                    upload.write_all(&json)?;
+                    upload.finish()
+                });
+            return match sent {
+                Ok(done) => {
+                    self.completed.clear();
+                    if let Some(failed) = self.abort_unused() {
+                        tracing::warn!(object = %index_object, "{failed}");
+                    }
+                    Ok(Uploaded {
+                        object: index_object,
+                        parts: u16::try_from(index.parts.len()).unwrap_or(u16::MAX),
+                        etag: done.etag,
+                    })
+                }
+                Err(e) => Err(self.fail_with(e)),
+            };
+        }
+        let url = match &self.store {
+            Store::Credentials { base, credentials } => base
+                .bucket
+                .put_object(Some(credentials), &index_key)
+                .sign(SIGNED_FOR)
+                .to_string(),
+            Store::Ticket { .. } => {
+                return Err(io::Error::other(
+                    "the split ticket's index upload was already used",
+                ))
+            }
+        };
         let mut url_of = || url.clone();
         match http::send(
             &http::agent(),
@@ -191,7 +372,7 @@ impl SplitUpload {
             Ok(answer) => {
                 self.completed.clear();
                 Ok(Uploaded {
-                    object: location.shown(),
+                    object: index_object,
                     parts: u16::try_from(index.parts.len()).unwrap_or(u16::MAX),
                     etag: answer.etag,
                 })
@@ -199,7 +380,7 @@ impl SplitUpload {
             Err(source) => {
                 let aborted = self.delete_completed();
                 Err(io::Error::other(UploadError::Failed {
-                    object: location.shown(),
+                    object: index_object,
                     source,
                     aborted,
                 }))
@@ -216,7 +397,9 @@ impl Drop for SplitUpload {
         if !self.completed.is_empty() || self.current.is_some() {
             self.current = None;
             let said = self.delete_completed();
-            tracing::warn!(object = %self.base.shown(), "split upload not finished: {said}");
+            tracing::warn!(object = %self.object, "split upload not finished: {said}");
+        } else if let Some(failed) = self.abort_unused() {
+            tracing::warn!(object = %self.object, "{failed}");
         }
     }
 }

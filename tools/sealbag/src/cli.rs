@@ -70,7 +70,7 @@ enum Command {
         /// The sealed archive (`-` for stdin).
         archive: PathBuf,
     },
-    /// Make a presigned upload ticket: write-only delivery to one S3 object.
+    /// Make a presigned upload ticket: write-only delivery to one S3 object (or one split set).
     ///
     /// Starts a multipart upload with YOUR credentials (environment,
     /// ~/.aws/credentials or instance role) and presigns the URL of each
@@ -82,6 +82,14 @@ enum Command {
     /// presigned PUT URL made elsewhere into a ticket, so it reaches the host
     /// as a file rather than on the command line (where the process list
     /// shows it); the ticket expires with the URL.
+    ///
+    /// With `--split SIZE`: a split ticket for EDR channels and size caps.
+    /// One multipart upload is started and presigned per part object
+    /// `KEY.000`, `KEY.001`, … (ceil(--max-size / SIZE) of them, at most
+    /// 1000), plus one for `KEY.index.json`; the collector writes
+    /// the set (`--upload-ticket` alone, or with the same `--split`) and
+    /// aborts the part uploads it did not need. Check it with
+    /// `sealbag verify s3://BUCKET/KEY.index.json`.
     Ticket {
         /// The bucket.
         #[arg(long, required_unless_present = "url", conflicts_with = "url")]
@@ -99,6 +107,9 @@ enum Command {
         /// The largest archive it must carry (sets how many parts are presigned).
         #[arg(long, value_parser = sealbag_common::profile::parse_size, default_value = "50GiB")]
         max_size: u64,
+        /// Presign a split set: part objects of at most SIZE bytes (e.g. `4GiB`).
+        #[arg(long, value_name = "SIZE", value_parser = sealbag_common::profile::parse_size, conflicts_with = "url")]
+        split: Option<u64>,
         /// Endpoint of an S3-compatible store; default AWS's.
         #[arg(long, value_name = "URL")]
         s3_endpoint: Option<String>,
@@ -257,6 +268,7 @@ fn run(command: Command) -> Result<Exit, String> {
             url,
             expires,
             max_size,
+            split,
             s3_endpoint,
             s3_region,
             output,
@@ -267,6 +279,15 @@ fn run(command: Command) -> Result<Exit, String> {
             };
             let ticket = match (url, bucket, key) {
                 (Some(url), _, _) => sealbag_common::upload::make_url_ticket(&url, expires)?,
+                (None, Some(bucket), Some(key)) if split.is_some() => {
+                    sealbag_common::upload::make_split_ticket(
+                        &format!("s3://{bucket}/{key}"),
+                        &options,
+                        expires,
+                        max_size,
+                        split.unwrap_or_default(),
+                    )?
+                }
                 (None, Some(bucket), Some(key)) => sealbag_common::upload::make_ticket(
                     &format!("s3://{bucket}/{key}"),
                     &options,
@@ -283,7 +304,17 @@ fn run(command: Command) -> Result<Exit, String> {
                 .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
             std::io::Write::write_all(&mut file, &json)
                 .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
-            if ticket.kind == sealbag_common::upload::KIND_S3_MULTIPART {
+            if ticket.kind == sealbag_common::upload::KIND_S3_SPLIT {
+                eprintln!(
+                    "wrote {}: {} part objects of at most {} bytes presigned for {}.NNN (and {}.index.json), valid {}",
+                    output.display(),
+                    ticket.split_parts.len(),
+                    ticket.split_size,
+                    ticket.object,
+                    ticket.object,
+                    humantime_secs(expires)
+                );
+            } else if ticket.kind == sealbag_common::upload::KIND_S3_MULTIPART {
                 eprintln!(
                     "wrote {}: {} parts presigned for {}, valid {}",
                     output.display(),
