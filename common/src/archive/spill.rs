@@ -143,7 +143,7 @@ impl SpillBuffer {
         self.in_memory_only = true;
         if !self.warned {
             self.warned = true;
-            tracing::debug!("a buffer stays in memory ({why})");
+            tracing::info!("a buffer past 4 MiB stays in memory ({why}): memory grows with it");
         }
     }
 
