@@ -502,7 +502,8 @@ fn write_reserve(path: &Path, bytes: u64) -> io::Result<()> {
     file.sync_all()
 }
 
-fn is_disk_full(e: &io::Error) -> bool {
+/// Whether `e` says the disk (or the user's quota) is full.
+pub(super) fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded
 }
 

@@ -30,6 +30,7 @@ pub use custody::{
 pub use layers::{Output, OutputFile};
 pub use manifest::{bytes_of, text_and_b64, ManifestRecord, Status};
 pub use reader::{open_plaintext, read_identities, OpenError, Plaintext, Position};
+pub(crate) use split::PartCheck;
 pub use split::{
     check_parts, find_split, index_path, parse_index, part_path, read_index, PartRecord,
     PartsReader, SplitError, SplitIndex, SplitSet, SPLIT_FORMAT,

@@ -305,63 +305,109 @@ pub fn check_parts(set: &SplitSet) -> Vec<String> {
     let Some(index) = &set.index else {
         return Vec::new();
     };
-    let mut problems = Vec::new();
-    let mut whole = Sha256::new();
-    let mut total = 0u64;
-    let mut whole_valid = true;
+    let mut check = PartCheck::new(index);
     for (part, path) in index.parts.iter().zip(&set.parts) {
-        match hash_file(path, &mut whole) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                problems.push(format!("part {}: missing", part.name));
-                whole_valid = false;
-            }
-            Err(e) => {
-                problems.push(format!("part {}: cannot read: {e}", part.name));
-                whole_valid = false;
-            }
-            Ok((bytes, _)) if bytes != part.bytes => {
-                problems.push(format!(
-                    "part {}: {bytes} bytes, the index says {}",
-                    part.name, part.bytes
-                ));
-                total += bytes;
-            }
-            Ok((bytes, sha256)) if sha256 != part.sha256 => {
-                problems.push(format!(
-                    "part {}: altered: SHA-256 {sha256}, the index says {}",
-                    part.name, part.sha256
-                ));
-                total += bytes;
-            }
-            Ok((bytes, _)) => total += bytes,
+        match File::open(path) {
+            Ok(mut file) => check.part(part, Ok(&mut file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => check.part(part, Err(None)),
+            Err(e) => check.part(part, Err(Some(e.to_string()))),
         }
     }
     let next = part_path(&set.dir.join(&index.archive), index.parts.len());
     if next.exists() {
-        problems.push(format!(
-            "{}: a part the index does not list",
-            next.display()
-        ));
+        check.unlisted(&next.display().to_string());
     }
-    if problems.is_empty() && whole_valid {
-        let sha256 = crate::profile::hex(&whole.finalize());
-        if total != index.bytes || sha256 != index.sha256 {
-            problems.push(format!(
-                "the parts together: {total} bytes, SHA-256 {sha256}; the index says {} bytes, {}",
-                index.bytes, index.sha256
-            ));
-        }
-    }
-    problems
+    check.finish()
 }
 
-fn hash_file(path: &Path, whole: &mut Sha256) -> io::Result<(u64, String)> {
-    let mut file = File::open(path)?;
+/// Checks the parts of a split set against its index as they are read
+/// (local files or objects in a store): each part's size and SHA-256, a
+/// part beyond the index, and the whole's size and SHA-256.
+pub(crate) struct PartCheck<'a> {
+    index: &'a SplitIndex,
+    problems: Vec<String>,
+    whole: Sha256,
+    total: u64,
+    whole_valid: bool,
+}
+
+impl<'a> PartCheck<'a> {
+    /// A check of the set `index` describes.
+    pub(crate) fn new(index: &'a SplitIndex) -> Self {
+        PartCheck {
+            index,
+            problems: Vec::new(),
+            whole: Sha256::new(),
+            total: 0,
+            whole_valid: true,
+        }
+    }
+
+    /// The next part, in order: its bytes, or `Err(None)` when it is
+    /// missing and `Err(Some(why))` when it cannot be read.
+    pub(crate) fn part(&mut self, part: &PartRecord, data: Result<&mut dyn Read, Option<String>>) {
+        let hashed = data
+            .and_then(|reader| hash_part(reader, &mut self.whole).map_err(|e| Some(e.to_string())));
+        match hashed {
+            Err(None) => {
+                self.problems.push(format!("part {}: missing", part.name));
+                self.whole_valid = false;
+            }
+            Err(Some(e)) => {
+                self.problems
+                    .push(format!("part {}: cannot read: {e}", part.name));
+                self.whole_valid = false;
+            }
+            Ok((bytes, _)) if bytes != part.bytes => {
+                self.problems.push(format!(
+                    "part {}: {bytes} bytes, the index says {}",
+                    part.name, part.bytes
+                ));
+                self.total += bytes;
+            }
+            Ok((bytes, sha256)) if sha256 != part.sha256 => {
+                self.problems.push(format!(
+                    "part {}: altered: SHA-256 {sha256}, the index says {}",
+                    part.name, part.sha256
+                ));
+                self.total += bytes;
+            }
+            Ok((bytes, _)) => self.total += bytes,
+        }
+    }
+
+    /// A part found after the last one the index lists, named `shown`.
+    pub(crate) fn unlisted(&mut self, shown: &str) {
+        self.problems
+            .push(format!("{shown}: a part the index does not list"));
+    }
+
+    /// Every problem found; the whole is checked only when every part was read.
+    pub(crate) fn finish(mut self) -> Vec<String> {
+        if self.problems.is_empty() && self.whole_valid {
+            let sha256 = crate::profile::hex(&self.whole.finalize());
+            if self.total != self.index.bytes || sha256 != self.index.sha256 {
+                self.problems.push(format!(
+                    "the parts together: {} bytes, SHA-256 {sha256}; the index says {} bytes, {}",
+                    self.total, self.index.bytes, self.index.sha256
+                ));
+            }
+        }
+        self.problems
+    }
+}
+
+/// Hashes one part, feeding the whole's hash too; its size and SHA-256.
+fn hash_part(reader: &mut dyn Read, whole: &mut Sha256) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
     loop {
-        let n = file.read(&mut buf)?;
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             break;
         }

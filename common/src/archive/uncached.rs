@@ -20,6 +20,8 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::layers::is_disk_full;
+
 /// Alignment of direct writes (buffer address, length, file offset).
 const ALIGN: usize = 4096;
 /// Bytes gathered before one direct write.
@@ -199,10 +201,6 @@ fn reopen_plain(file: &File, path: &Path) -> io::Result<File> {
     }
     let _ = file;
     File::options().write(true).open(path)
-}
-
-fn is_disk_full(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded
 }
 
 impl Write for UncachedFile {

@@ -290,9 +290,21 @@ impl SeenPaths {
 
     /// Records `path`.
     fn insert(&mut self, path: &SourcePath) {
+        self.check_and_record(path, false, true);
+    }
+
+    /// Whether `path` was recorded (when `check`), recording it (when
+    /// `record`): one digest for both, on the per-file path.
+    fn check_and_record(&mut self, path: &SourcePath, check: bool, record: bool) -> bool {
+        if !check && !record {
+            return false;
+        }
         let key = Self::key(path);
         if self.0.iter().any(|table| table.contains(&key)) {
-            return;
+            return check;
+        }
+        if !record {
+            return false;
         }
         match self.0.last_mut() {
             Some(table) if table.len() < SEEN_TABLE => {
@@ -304,6 +316,7 @@ impl SeenPaths {
                 self.0.push(table);
             }
         }
+        false
     }
 
     /// Whether `path` was recorded.
@@ -585,12 +598,9 @@ impl Run<'_> {
                     return Ok(());
                 }
                 let (check, record) = self.current;
-                if check && self.seen.contains(&path) {
+                if self.seen.check_and_record(&path, check, record) {
                     tracing::debug!(path = %path, "already collected by an earlier target");
                     return Ok(());
-                }
-                if record {
-                    self.seen.insert(&path);
                 }
                 self.collect(target, &path, &metadata, case_sensitive, None)
             }

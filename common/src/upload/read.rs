@@ -17,7 +17,6 @@
 use std::io::{self, Read};
 
 use rusty_s3::S3Action;
-use sha2::{Digest, Sha256};
 
 use super::http;
 use super::s3::{S3Location, S3Options, SIGNED_FOR};
@@ -387,59 +386,21 @@ pub fn open_remote_split(url: &str, options: &S3Options) -> Result<Option<Remote
         .iter()
         .map(|p| format!("{folder}{}", p.name))
         .collect();
-    let mut problems = Vec::new();
-    let mut whole = Sha256::new();
-    let mut total = 0u64;
-    let mut whole_valid = true;
+    let mut check = crate::archive::PartCheck::new(&index);
     for (part, key) in index.parts.iter().zip(&keys) {
         let mut get = target.get(Some(key));
-        let hashed = get
-            .open()
-            .map_err(|e| match e {
-                ReadError::Missing { .. } => None,
-                ReadError::Other(text) => Some(text),
-            })
-            .and_then(|()| hash_stream(&mut get, &mut whole).map_err(|e| Some(e.to_string())));
-        match hashed {
-            Err(None) => {
-                problems.push(format!("part {}: missing", part.name));
-                whole_valid = false;
-            }
-            Err(Some(e)) => {
-                problems.push(format!("part {}: cannot read: {e}", part.name));
-                whole_valid = false;
-            }
-            Ok((bytes, _)) if bytes != part.bytes => {
-                problems.push(format!(
-                    "part {}: {bytes} bytes, the index says {}",
-                    part.name, part.bytes
-                ));
-                total += bytes;
-            }
-            Ok((bytes, sha256)) if sha256 != part.sha256 => {
-                problems.push(format!(
-                    "part {}: altered: SHA-256 {sha256}, the index says {}",
-                    part.name, part.sha256
-                ));
-                total += bytes;
-            }
-            Ok((bytes, _)) => total += bytes,
+        match get.open() {
+            Ok(()) => check.part(part, Ok(&mut get)),
+            Err(ReadError::Missing { .. }) => check.part(part, Err(None)),
+            Err(ReadError::Other(text)) => check.part(part, Err(Some(text))),
         }
     }
     let next = format!("{folder}{}.{:03}", index.archive, index.parts.len());
     let mut extra = target.get(Some(&next));
     if extra.open().is_ok() {
-        problems.push(format!("{}: a part the index does not list", extra.shown));
+        check.unlisted(&extra.shown);
     }
-    if problems.is_empty() && whole_valid {
-        let sha256 = crate::profile::hex(&whole.finalize());
-        if total != index.bytes || sha256 != index.sha256 {
-            problems.push(format!(
-                "the parts together: {total} bytes, SHA-256 {sha256}; the index says {} bytes, {}",
-                index.bytes, index.sha256
-            ));
-        }
-    }
+    let problems = check.finish();
     Ok(Some(RemoteSplit {
         shown,
         index,
@@ -447,22 +408,6 @@ pub fn open_remote_split(url: &str, options: &S3Options) -> Result<Option<Remote
         target,
         keys,
     }))
-}
-
-fn hash_stream(reader: &mut dyn Read, whole: &mut Sha256) -> io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        whole.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, crate::profile::hex(&hasher.finalize())))
 }
 
 #[cfg(test)]
